@@ -1,0 +1,218 @@
+// Package httpapi is the HTTP adapter of the snapshot API: routing, the
+// Heat wire formats and errors. It is served by API Gateway (Lambda proxy
+// events) on AWS and by net/http in the local runner.
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/stacksnap/stacksnap/internal/snapshot"
+)
+
+// Service is what the API needs of the domain.
+type Service interface {
+	Create(ctx context.Context, caller snapshot.Caller, ref snapshot.StackRef, name *string) (snapshot.Snapshot, error)
+	Get(ctx context.Context, caller snapshot.Caller, ref snapshot.StackRef, snapshotID string) (snapshot.Snapshot, error)
+	List(ctx context.Context, caller snapshot.Caller, ref snapshot.StackRef, opts snapshot.ListOptions) ([]snapshot.Snapshot, error)
+}
+
+// Request is an HTTP request as both front doors deliver it.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Body   []byte
+	Caller snapshot.Caller
+}
+
+// Response is what the API answers.
+type Response struct {
+	Status  int
+	Headers map[string]string
+	Body    []byte
+}
+
+// API routes requests to the service and writes Heat's formats.
+type API struct {
+	Service Service
+	Log     *slog.Logger
+}
+
+// Serve answers one request. It never fails: every error becomes a Heat
+// error response.
+func (a *API) Serve(ctx context.Context, req Request) Response {
+	requestID := "req-" + uuid.NewString()
+	status, body, err := a.route(ctx, req)
+	if err != nil {
+		he := errorFor(err)
+		if he.Code == http.StatusInternalServerError {
+			a.Log.ErrorContext(ctx, "request failed", "request_id", requestID, "method", req.Method, "path", req.Path, "error", err)
+		}
+		status, body = he.Code, he
+	}
+	resp := Response{Status: status, Headers: map[string]string{"X-Openstack-Request-Id": requestID}}
+	if status == http.StatusNoContent {
+		return resp
+	}
+	resp.Headers["Content-Type"] = "application/json"
+	resp.Body, _ = json.Marshal(body) // our own types: cannot fail
+	return resp
+}
+
+// route finds the handler of a request: the status and body of a success,
+// or the error to answer.
+func (a *API) route(ctx context.Context, req Request) (int, any, error) {
+	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
+	for _, p := range parts {
+		if p == "" {
+			return 0, nil, errNotFound
+		}
+	}
+	// /v1/{tenant_id}/stacks/{stack_name}/{stack_id}/snapshots[/{snapshot_id}[/restore]]
+	if len(parts) < 5 || parts[0] != "v1" || parts[2] != "stacks" {
+		return 0, nil, errNotFound
+	}
+	ref := snapshot.StackRef{TenantID: parts[1], StackName: parts[3], StackID: parts[4]}
+	rest := parts[5:]
+	switch {
+	case len(rest) == 0:
+		// A stack's own URL. By name alone, /stacks/{name}/snapshots reads
+		// as a stack whose id is "snapshots".
+		if req.Method != http.MethodGet {
+			return 0, nil, errMethodNotAllowed
+		}
+		return 0, nil, snapshot.Errorf(snapshot.CodeStackNotFound, "The Stack (%s) could not be found.", ref.StackName)
+	case rest[0] != "snapshots":
+		return 0, nil, errNotFound
+	case len(rest) == 1 && req.Method == http.MethodPost:
+		return a.create(ctx, req, ref)
+	case len(rest) == 1 && req.Method == http.MethodGet:
+		return a.list(ctx, req, ref)
+	case len(rest) == 2 && req.Method == http.MethodGet:
+		return a.show(ctx, req, ref, rest[1])
+	case len(rest) <= 2 || (len(rest) == 3 && rest[2] == "restore"):
+		return 0, nil, errMethodNotAllowed
+	}
+	return 0, nil, errNotFound
+}
+
+var (
+	errNotFound         = &routeError{status: http.StatusNotFound, heatType: "HTTPNotFound"}
+	errMethodNotAllowed = &routeError{status: http.StatusMethodNotAllowed, heatType: "HTTPMethodNotAllowed"}
+)
+
+// routeError is an error of the HTTP layer itself, not of the domain.
+type routeError struct {
+	status   int
+	heatType string
+}
+
+func (e *routeError) Error() string { return e.heatType }
+
+func (a *API) create(ctx context.Context, req Request, ref snapshot.StackRef) (int, any, error) {
+	name, err := snapshotName(req.Body)
+	if err != nil {
+		return 0, nil, err
+	}
+	snap, err := a.Service.Create(ctx, req.Caller, ref, name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, wireSnapshot(snap), nil
+}
+
+func (a *API) list(ctx context.Context, req Request, ref snapshot.StackRef) (int, any, error) {
+	opts, err := listOptions(req.Query)
+	if err != nil {
+		return 0, nil, err
+	}
+	snaps, err := a.Service.List(ctx, req.Caller, ref, opts)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]snapshotJSON, len(snaps))
+	for i, s := range snaps {
+		out[i] = wireSnapshot(s)
+	}
+	return http.StatusOK, map[string]any{"snapshots": out}, nil
+}
+
+func (a *API) show(ctx context.Context, req Request, ref snapshot.StackRef, id string) (int, any, error) {
+	snap, err := a.Service.Get(ctx, req.Caller, ref, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"snapshot": wireSnapshot(snap)}, nil
+}
+
+// snapshotName reads the POST body: a JSON object whose "name" is a
+// string or null; other keys are ignored.
+func snapshotName(body []byte) (*string, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, snapshot.Errorf(snapshot.CodeBadRequest, "The request body must be a JSON object.")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		var syntax *json.SyntaxError
+		if errors.As(err, &syntax) || !json.Valid(body) {
+			return nil, snapshot.Errorf(snapshot.CodeBadRequest, "The request body is not valid JSON.")
+		}
+		return nil, snapshot.Errorf(snapshot.CodeBadRequest, "The request body must be a JSON object.")
+	}
+	raw, ok := fields["name"]
+	if !ok || string(raw) == "null" {
+		return nil, nil
+	}
+	var name string
+	if err := json.Unmarshal(raw, &name); err != nil {
+		return nil, snapshot.Errorf(snapshot.CodeBadRequest, "The snapshot name must be a string or null.")
+	}
+	return &name, nil
+}
+
+func listOptions(q url.Values) (snapshot.ListOptions, error) {
+	opts := snapshot.ListOptions{Marker: q.Get("marker"), Status: snapshot.Status(q.Get("status"))}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return opts, snapshot.Errorf(snapshot.CodeBadRequest, "limit must be a positive integer")
+		}
+		opts.Limit = n
+	}
+	return opts, nil
+}
+
+// snapshotJSON is Heat's snapshot object.
+type snapshotJSON struct {
+	ID           string              `json:"id"`
+	Name         *string             `json:"name"`
+	Action       snapshot.Action     `json:"action"`
+	Status       snapshot.Status     `json:"status"`
+	StatusReason *string             `json:"status_reason"`
+	Data         *snapshot.StackData `json:"data"`
+	CreationTime string              `json:"creation_time"`
+}
+
+func wireSnapshot(s snapshot.Snapshot) snapshotJSON {
+	return snapshotJSON{
+		ID:           s.SnapshotID,
+		Name:         s.Name,
+		Action:       s.Action,
+		Status:       s.Status,
+		StatusReason: s.StatusReason,
+		Data:         s.Data,
+		CreationTime: s.CreatedAt.UTC().Format(time.RFC3339),
+	}
+}

@@ -1,0 +1,77 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/base64"
+	"io"
+	"net/http"
+	"net/url"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/stacksnap/stacksnap/internal/snapshot"
+)
+
+// maxBody bounds what a request body may be; API Gateway allows 10 MB, a
+// snapshot request needs a few bytes.
+const maxBody = 1 << 20
+
+// HandleAPIGateway serves an API Gateway REST API proxy event. With IAM
+// auth, API Gateway has checked the signature and names the caller's
+// account in the request context.
+func (a *API) HandleAPIGateway(ctx context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		decoded, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			decoded = nil // an undecodable body is answered as a missing one
+		}
+		body = decoded
+	}
+	query := url.Values{}
+	for k, vs := range ev.MultiValueQueryStringParameters {
+		query[k] = vs
+	}
+	for k, v := range ev.QueryStringParameters {
+		if _, ok := query[k]; !ok {
+			query.Set(k, v)
+		}
+	}
+	resp := a.Serve(ctx, Request{
+		Method: ev.HTTPMethod,
+		Path:   ev.Path,
+		Query:  query,
+		Body:   body,
+		Caller: snapshot.Caller{AccountID: ev.RequestContext.Identity.AccountID},
+	})
+	return events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Headers, Body: string(resp.Body)}, nil
+}
+
+// Handler serves the API over net/http for the local runner, where there
+// is no IAM: callerAccount says whose account a request comes from, and a
+// request may name another with the header X-Stacksnap-Caller-Account (to
+// see how the API treats a foreign caller).
+func (a *API) Handler(callerAccount string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		caller := callerAccount
+		if h := r.Header.Get("X-Stacksnap-Caller-Account"); h != "" {
+			caller = h
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			body = nil
+		}
+		resp := a.Serve(r.Context(), Request{
+			Method: r.Method,
+			Path:   r.URL.Path,
+			Query:  r.URL.Query(),
+			Body:   body,
+			Caller: snapshot.Caller{AccountID: caller},
+		})
+		for k, v := range resp.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(resp.Status)
+		_, _ = w.Write(resp.Body)
+	})
+}
