@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 )
 
 // API is the configuration of the api function.
@@ -18,6 +19,15 @@ type API struct {
 	// LockGraceSeconds is how long a stack lock may point at missing work
 	// before it is taken to be left by a crash.
 	LockGraceSeconds int `env:"LOCK_GRACE_SECONDS"`
+	Accounts
+}
+
+// Accounts says which AWS accounts the deployment serves.
+type Accounts struct {
+	DeploymentAccountID string `env:"DEPLOYMENT_ACCOUNT_ID"`
+	// TenantRoleName is the role assumed in other tenants' accounts; empty
+	// means only the deployment's own account is served.
+	TenantRoleName string `env:"TENANT_ROLE_NAME,optional"`
 }
 
 // Workflow is the configuration of the workflow function.
@@ -27,24 +37,44 @@ type Workflow struct {
 	// and doubles up to MaxWaitSeconds.
 	FirstWaitSeconds int `env:"FIRST_WAIT_SECONDS"`
 	MaxWaitSeconds   int `env:"MAX_WAIT_SECONDS"`
+	// RebootInstances asks EC2 to reboot instances while their AMI is made.
+	RebootInstances bool `env:"REBOOT_INSTANCES"`
+	Accounts
 }
 
 // Load fills the fields of dst (a pointer to a struct whose fields carry
-// `env` tags) from getenv. Every variable is required.
+// `env:"NAME"` tags, or embed such structs) from getenv. Every variable is
+// required unless its tag says `optional`.
 func Load(dst any, getenv func(string) string) error {
-	v := reflect.ValueOf(dst).Elem()
+	return errors.Join(load(reflect.ValueOf(dst).Elem(), getenv)...)
+}
+
+func load(v reflect.Value, getenv func(string) string) []error {
 	var errs []error
 	for i := range v.NumField() {
 		field := v.Type().Field(i)
-		name := field.Tag.Get("env")
+		if field.Anonymous {
+			errs = append(errs, load(v.Field(i), getenv)...)
+			continue
+		}
+		name, optional := tag(field)
 		raw := getenv(name)
 		if raw == "" {
-			errs = append(errs, fmt.Errorf("%s is not set", name))
+			if !optional {
+				errs = append(errs, fmt.Errorf("%s is not set", name))
+			}
 			continue
 		}
 		switch field.Type.Kind() {
 		case reflect.String:
 			v.Field(i).SetString(raw)
+		case reflect.Bool:
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not true or false", name, raw))
+				continue
+			}
+			v.Field(i).SetBool(b)
 		case reflect.Int:
 			n, err := strconv.Atoi(raw)
 			if err != nil {
@@ -56,15 +86,29 @@ func Load(dst any, getenv func(string) string) error {
 			panic("config: unsupported field type " + field.Type.String())
 		}
 	}
-	return errors.Join(errs...)
+	return errs
+}
+
+func tag(field reflect.StructField) (name string, optional bool) {
+	name, opts, _ := strings.Cut(field.Tag.Get("env"), ",")
+	return name, opts == "optional"
 }
 
 // Names lists the environment variables a configuration struct reads.
 func Names(cfg any) []string {
-	t := reflect.TypeOf(cfg)
-	names := make([]string, t.NumField())
+	return names(reflect.TypeOf(cfg))
+}
+
+func names(t reflect.Type) []string {
+	var out []string
 	for i := range t.NumField() {
-		names[i] = t.Field(i).Tag.Get("env")
+		field := t.Field(i)
+		if field.Anonymous {
+			out = append(out, names(field.Type)...)
+			continue
+		}
+		name, _ := tag(field)
+		out = append(out, name)
 	}
-	return names
+	return out
 }
