@@ -5,6 +5,8 @@ package snapshot
 
 import (
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Status of a snapshot, as Heat names it.
@@ -112,3 +114,7 @@ const (
 	LockSnapshot = "SNAPSHOT"
 	LockRestore  = "RESTORE"
 )
+
+// NewID makes a snapshot id: a UUID, version 7, so that ids sort in the
+// order snapshots were made (the store lists newest first by id).
+func NewID() string { return uuid.Must(uuid.NewV7()).String() }
