@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/stacksnap/stacksnap/internal/cfntemplate"
@@ -82,6 +83,7 @@ type Runner struct {
 	Account  string
 	servers  []*http.Server
 	dynalite *localaws.Dynalite
+	dataLock *os.File
 }
 
 // Start starts everything; Stop stops it. On error, what was started is
@@ -107,6 +109,9 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		dynaliteOpts.Path = filepath.Join(opts.DataDir, "dynamodb")
 		cloudOpts.StatePath = filepath.Join(opts.DataDir, "cloud.json")
 		if err := os.MkdirAll(dynaliteOpts.Path, 0o755); err != nil {
+			return r, err
+		}
+		if r.dataLock, err = lockDir(opts.DataDir); err != nil {
 			return r, err
 		}
 	}
@@ -239,6 +244,23 @@ func (r *Runner) Stop() {
 	if r.dynalite != nil {
 		r.dynalite.Stop()
 	}
+	if r.dataLock != nil {
+		_ = r.dataLock.Close() // drops the flock
+	}
+}
+
+// lockDir makes sure one runner at a time uses a data directory: two
+// dynalites on one LevelDB directory crash.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("another stacksnap local runner is using %s: stop it first, or pass another -data", dir)
+	}
+	return f, nil
 }
 
 // SnapshotsURL is the URL of a stack's snapshots.
