@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -44,29 +43,6 @@ var _ snapshot.Stacks = (*Stacks)(nil)
 // CloudFormation client that acts in a tenant's account.
 func New(clients func(ctx context.Context, tenantID string) (API, error)) *Stacks {
 	return &Stacks{clients: clients}
-}
-
-// ClientsFrom makes one CloudFormation client per tenant from the tenant's
-// AWS configuration (awsaccounts.Accounts in production), and keeps it.
-func ClientsFrom(accounts interface {
-	Config(ctx context.Context, tenantID string) (aws.Config, error)
-}) func(ctx context.Context, tenantID string) (API, error) {
-	var mu sync.Mutex
-	clients := map[string]API{}
-	return func(ctx context.Context, tenantID string) (API, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if client, ok := clients[tenantID]; ok {
-			return client, nil
-		}
-		cfg, err := accounts.Config(ctx, tenantID)
-		if err != nil {
-			return nil, err
-		}
-		client := cloudformation.NewFromConfig(cfg)
-		clients[tenantID] = client
-		return client, nil
-	}
 }
 
 // Stack finds a live stack by name.

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 
+	"github.com/stacksnap/stacksnap/internal/awsaccounts"
 	"github.com/stacksnap/stacksnap/internal/cfnstacks"
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 )
@@ -230,11 +231,13 @@ func TestDefinition(t *testing.T) {
 	}
 }
 
-func TestClientsFrom(t *testing.T) {
+// TestClientsPerTenant checks the wiring the functions use:
+// awsaccounts.Clients making one CloudFormation client per tenant.
+func TestClientsPerTenant(t *testing.T) {
 	t.Run("OneClientPerTenant", func(t *testing.T) {
 		stub := newStub(t, exchange{request: call("DescribeStacks", "StackName", "MyStack"), file: "describe-stacks.response.docs.xml"})
 		accounts := &fakeAccounts{config: awsConfig(stub)}
-		clients := cfnstacks.ClientsFrom(accounts)
+		clients := awsaccounts.Clients(accounts, newClient)
 
 		first, err := clients(context.Background(), tenantID)
 		if err != nil {
@@ -262,11 +265,13 @@ func TestClientsFrom(t *testing.T) {
 	})
 	t.Run("ErrForbidden", func(t *testing.T) {
 		forbidden := snapshot.Errorf(snapshot.CodeForbidden, "Access was denied to this resource.")
-		stacks := cfnstacks.New(cfnstacks.ClientsFrom(&fakeAccounts{err: forbidden}))
+		stacks := cfnstacks.New(awsaccounts.Clients(&fakeAccounts{err: forbidden}, newClient))
 		_, err := stacks.Stack(context.Background(), tenantID, "MyStack")
 		checkError(t, err, wantError{code: snapshot.CodeForbidden, message: "Access was denied to this resource."})
 	})
 }
+
+func newClient(c aws.Config) cfnstacks.API { return cloudformation.NewFromConfig(c) }
 
 // fakeAccounts hands out one config to every tenant, or fails.
 type fakeAccounts struct {

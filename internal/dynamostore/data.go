@@ -17,9 +17,11 @@ import (
 // A snapshot's data is JSON, gzip-compressed. It stays in the snapshot
 // record when it is small enough; otherwise it is cut into chunk items in
 // the same partition. Either way an item stays under DynamoDB's 400 KB,
-// with room left for keys and the record's other attributes.
+// with room left for keys and the record's other attributes: the plan of a
+// stack of 500 resources (CloudFormation's limit) takes about 150 KB, so
+// inline data stops at 200 KB.
 const (
-	maxInlineData = 300 << 10
+	maxInlineData = 200 << 10
 	chunkSize     = 300 << 10
 )
 
