@@ -8,20 +8,16 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/stacksnap/stacksnap/internal/awsaccounts"
-	"github.com/stacksnap/stacksnap/internal/cfnstacks"
 	"github.com/stacksnap/stacksnap/internal/config"
 	"github.com/stacksnap/stacksnap/internal/dynamostore"
 	"github.com/stacksnap/stacksnap/internal/httpapi"
 	"github.com/stacksnap/stacksnap/internal/sfnworkflows"
 	"github.com/stacksnap/stacksnap/internal/snapshot"
+	"github.com/stacksnap/stacksnap/internal/wiring"
 )
 
 func main() {
@@ -36,10 +32,9 @@ func main() {
 		log.Error("AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	accounts := awsaccounts.New(awsCfg, cfg.DeploymentAccountID, cfg.TenantRoleName, sts.NewFromConfig(awsCfg))
 	svc := &snapshot.Service{
 		Store:     dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName),
-		Stacks:    cfnstacks.New(awsaccounts.Clients(accounts, func(c aws.Config) cfnstacks.API { return cloudformation.NewFromConfig(c) })),
+		Stacks:    wiring.Stacks(wiring.Accounts(awsCfg, cfg.DeploymentAccountID, cfg.TenantRoleName)),
 		Workflows: sfnworkflows.New(sfn.NewFromConfig(awsCfg), cfg.StateMachineARN),
 		Limit:     cfg.SnapshotLimit,
 		Now:       time.Now,
@@ -50,4 +45,3 @@ func main() {
 	api := &httpapi.API{Service: svc, Log: log}
 	lambda.Start(api.HandleAPIGateway)
 }
-

@@ -8,22 +8,15 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/rds"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
 
-	"github.com/stacksnap/stacksnap/internal/awsaccounts"
-	"github.com/stacksnap/stacksnap/internal/awssnap"
-	"github.com/stacksnap/stacksnap/internal/cfnstacks"
 	"github.com/stacksnap/stacksnap/internal/cfntemplate"
 	"github.com/stacksnap/stacksnap/internal/config"
 	"github.com/stacksnap/stacksnap/internal/dynamostore"
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 	"github.com/stacksnap/stacksnap/internal/taskhandler"
+	"github.com/stacksnap/stacksnap/internal/wiring"
 )
 
 func main() {
@@ -38,16 +31,11 @@ func main() {
 		log.Error("AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	accounts := awsaccounts.New(awsCfg, cfg.DeploymentAccountID, cfg.TenantRoleName, sts.NewFromConfig(awsCfg))
+	accounts := wiring.Accounts(awsCfg, cfg.DeploymentAccountID, cfg.TenantRoleName)
 	tasks := &snapshot.Tasks{
-		Store:  dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName),
-		Stacks: cfnstacks.New(awsaccounts.Clients(accounts, func(c aws.Config) cfnstacks.API { return cloudformation.NewFromConfig(c) })),
-		Snapshotters: awssnap.New(awssnap.Options{
-			EC2:             awsaccounts.Clients(accounts, func(c aws.Config) awssnap.EC2API { return ec2.NewFromConfig(c) }),
-			RDS:             awsaccounts.Clients(accounts, func(c aws.Config) awssnap.RDSAPI { return rds.NewFromConfig(c) }),
-			DynamoDB:        awsaccounts.Clients(accounts, func(c aws.Config) awssnap.DynamoDBAPI { return dynamodb.NewFromConfig(c) }),
-			RebootInstances: cfg.RebootInstances,
-		}),
+		Store:         dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName),
+		Stacks:        wiring.Stacks(accounts),
+		Snapshotters:  wiring.Snapshotters(accounts, cfg.RebootInstances),
 		ParseTemplate: cfntemplate.Parse,
 		FirstWait:     cfg.FirstWaitSeconds,
 		MaxWait:       cfg.MaxWaitSeconds,

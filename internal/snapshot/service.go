@@ -252,7 +252,7 @@ func (s *Service) heal(ctx context.Context, snap Snapshot) (Snapshot, error) {
 	if state == ExecutionRunning {
 		return snap, nil
 	}
-	reason := ReasonFailedPrefix + "the snapshot workflow never started"
+	reason := ReasonFailedPrefix + "the snapshot workflow never started or was lost"
 	if state == ExecutionEnded {
 		reason = fmt.Sprintf("%sthe snapshot workflow ended (%s) without recording a result", ReasonFailedPrefix, detail)
 	}

@@ -306,7 +306,7 @@ func TestGet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Status != StatusFailed || *got.StatusReason != ReasonFailedPrefix+"the snapshot workflow never started" {
+		if got.Status != StatusFailed || *got.StatusReason != ReasonFailedPrefix+"the snapshot workflow never started or was lost" {
 			t.Fatalf("got %s %v", got.Status, got.StatusReason)
 		}
 		rec, _ := f.store.StackRecord(ctx, StackKey{tenant, stackID})
