@@ -1,0 +1,142 @@
+// Package awssnap makes, checks and deletes the native artefacts of a
+// stack's resources in the tenant's AWS account: EBS snapshots, AMIs, RDS
+// DB (cluster) snapshots and DynamoDB backups. It implements the domain's
+// snapshot.Snapshotter for each supported resource type.
+//
+// Every artefact carries the ids of the snapshot it belongs to: as tags
+// where the API takes tags at creation, in its name where it does not
+// (DynamoDB backups). A retried Start finds what an earlier attempt made
+// and returns it, so that no step of the workflow makes two artefacts.
+package awssnap
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	"github.com/stacksnap/stacksnap/internal/snapshot"
+)
+
+// The CloudFormation resource types this package snapshots.
+const (
+	TypeVolume     = "AWS::EC2::Volume"
+	TypeInstance   = "AWS::EC2::Instance"
+	TypeDBInstance = "AWS::RDS::DBInstance"
+	TypeDBCluster  = "AWS::RDS::DBCluster"
+	TypeTable      = "AWS::DynamoDB::Table"
+)
+
+// Options says how to reach a tenant's account. Each function returns a
+// client that acts in the given tenant's account (in production, from a
+// config that assumes the tenant's role); all three are required.
+type Options struct {
+	EC2      func(ctx context.Context, tenantID string) (EC2API, error)
+	RDS      func(ctx context.Context, tenantID string) (RDSAPI, error)
+	DynamoDB func(ctx context.Context, tenantID string) (DynamoDBAPI, error)
+	// RebootInstances makes AMIs with a reboot of the instance, which
+	// gives consistent file systems at the price of downtime. Off by
+	// default: the AMI is crash-consistent.
+	RebootInstances bool
+}
+
+// New returns the snapshotters of every supported resource type.
+func New(opts Options) snapshot.Snapshotters {
+	return snapshot.Snapshotters{
+		TypeVolume:     volumes{client: opts.EC2},
+		TypeInstance:   instances{client: opts.EC2, reboot: opts.RebootInstances},
+		TypeDBInstance: dbInstances{client: opts.RDS},
+		TypeDBCluster:  dbClusters{client: opts.RDS},
+		TypeTable:      tables{client: opts.DynamoDB},
+	}
+}
+
+// Operations lists the IAM actions this package needs in a tenant's
+// account: every API it calls, and the tagging permissions EC2 and RDS
+// check when tags are given at creation. The tenant role's policy in
+// template.yaml must grant exactly these.
+var Operations = []string{
+	"ec2:CreateSnapshot",
+	"ec2:DescribeSnapshots",
+	"ec2:DeleteSnapshot",
+	"ec2:CreateImage",
+	"ec2:DescribeImages",
+	"ec2:DeregisterImage",
+	"ec2:CreateTags",
+	"rds:DescribeDBInstances",
+	"rds:CreateDBSnapshot",
+	"rds:DescribeDBSnapshots",
+	"rds:DeleteDBSnapshot",
+	"rds:CreateDBClusterSnapshot",
+	"rds:DescribeDBClusterSnapshots",
+	"rds:DeleteDBClusterSnapshot",
+	"rds:AddTagsToResource",
+	"dynamodb:ListBackups",
+	"dynamodb:CreateBackup",
+	"dynamodb:DescribeBackup",
+	"dynamodb:DeleteBackup",
+}
+
+// tagOnCreate are the Operations that no code calls: EC2 and RDS
+// authorise the tags of a create call as these actions.
+var tagOnCreate = []string{"ec2:CreateTags", "rds:AddTagsToResource"}
+
+// The tags every artefact carries.
+const (
+	tagStackID    = "stacksnap:stack-id"
+	tagSnapshotID = "stacksnap:snapshot-id"
+	tagTenantID   = "stacksnap:tenant-id"
+	tagLogicalID  = "stacksnap:logical-id"
+)
+
+type tag struct{ key, value string }
+
+func tags(req snapshot.ArtefactRequest) []tag {
+	return []tag{
+		{tagStackID, req.StackID},
+		{tagSnapshotID, req.SnapshotID},
+		{tagTenantID, req.TenantID},
+		{tagLogicalID, req.Resource.LogicalID},
+	}
+}
+
+// description says, for a person looking at the console, what an artefact
+// is; EC2 descriptions hold at most 255 characters.
+func description(req snapshot.ArtefactRequest) string {
+	return truncate("stacksnap snapshot "+req.SnapshotID+" of stack "+req.StackName+", resource "+req.Resource.LogicalID, 255)
+}
+
+// artefactName is "stacksnap-<snapshot id>-<logical id>" with each
+// character that allowed rejects replaced by a hyphen. A name longer than
+// max is cut and ends with a hash of the whole name, so that two long
+// logical ids with the same beginning still get different names.
+func artefactName(req snapshot.ArtefactRequest, max int, allowed func(rune) bool) string {
+	name := strings.Map(func(r rune) rune {
+		if allowed(r) {
+			return r
+		}
+		return '-'
+	}, "stacksnap-"+req.SnapshotID+"-"+req.Resource.LogicalID)
+	if len(name) <= max {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:max-9] + "-" + hex.EncodeToString(sum[:4])
+}
+
+func truncate(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return s[:max]
+}
+
+func isAlphanumeric(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+// dataString reads a string of a resource's data; "" when it is missing.
+func dataString(data snapshot.ResourceData, key string) string {
+	s, _ := data[key].(string)
+	return s
+}

@@ -1,0 +1,101 @@
+package awssnap
+
+import (
+	"testing"
+
+	"github.com/stacksnap/stacksnap/internal/snapshot"
+)
+
+func TestTable(t *testing.T) {
+	const (
+		table     = "Orders"
+		name      = "stacksnap-" + snapshotID + "-OrdersTable"
+		arn       = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/backup/01738627998000-a1b2c3d4"
+		firstPage = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/backup/01738000000000-0f0f0f0f"
+	)
+	req := request(TypeTable, "OrdersTable", table)
+	made := snapshot.ResourceData{"backup_arn": arn}
+	list := func(status int, file string) exchange {
+		return exchange{action: "ListBackups", status: status, file: file, params: map[string]string{"TableName": table, "BackupType": "USER"}}
+	}
+	create := func(status int, file string) exchange {
+		return exchange{action: "CreateBackup", status: status, file: file, params: map[string]string{"TableName": table, "BackupName": name}}
+	}
+	describe := func(status int, file string) exchange {
+		return exchange{action: "DescribeBackup", status: status, file: file, params: map[string]string{"BackupArn": arn}}
+	}
+	del := func(status int, file string) exchange {
+		return exchange{action: "DeleteBackup", status: status, file: file, params: map[string]string{"BackupArn": arn}}
+	}
+	runCases(t, []stubCase{
+		{
+			name:   "Start",
+			call:   start(req),
+			script: []exchange{list(200, "dynamodb-list-backups.empty.json"), create(200, "dynamodb-create-backup.json")},
+			want:   made,
+		},
+		{
+			name: "RetriedStartAdoptsBackupOfSameName",
+			call: start(req),
+			script: []exchange{
+				list(200, "dynamodb-list-backups.page1.json"),
+				{action: "ListBackups", file: "dynamodb-list-backups.page2.json", params: map[string]string{"TableName": table, "ExclusiveStartBackupArn": firstPage}},
+			},
+			want: made,
+		},
+		{
+			name:    "ErrLimitExceededException",
+			call:    start(req),
+			script:  []exchange{list(200, "dynamodb-list-backups.empty.json"), create(400, "dynamodb-error.LimitExceededException.json")},
+			wantErr: throttled("LimitExceededException: Backup creation rate limit exceeded for table Orders. Try again later."),
+		},
+		{
+			name:    "ErrThrottlingException",
+			call:    start(req),
+			script:  []exchange{list(400, "dynamodb-error.ThrottlingException.json")},
+			wantErr: throttled("ThrottlingException: Rate of requests exceeds the allowed throughput."),
+		},
+		{
+			name:    "ErrTableNotFoundException",
+			call:    start(req),
+			script:  []exchange{list(200, "dynamodb-list-backups.empty.json"), create(400, "dynamodb-error.TableNotFoundException.json")},
+			wantErr: permanentErr("TableNotFoundException: the table Orders does not exist"),
+		},
+		{
+			name:   "CheckPending",
+			call:   check(req, made),
+			script: []exchange{describe(200, "dynamodb-describe-backup.creating.json")},
+			want:   snapshot.Progress{},
+		},
+		{
+			name:   "CheckDone",
+			call:   check(req, made),
+			script: []exchange{describe(200, "dynamodb-describe-backup.available.json")},
+			want:   snapshot.Progress{Done: true},
+		},
+		{
+			name:   "CheckDeleted",
+			call:   check(req, made),
+			script: []exchange{describe(200, "dynamodb-describe-backup.deleted.json")},
+			want:   snapshot.Progress{Failure: "DynamoDB backup " + arn + " is deleted"},
+		},
+		{
+			name:   "CheckGone",
+			call:   check(req, made),
+			script: []exchange{describe(400, "dynamodb-error.BackupNotFoundException.json")},
+			want:   snapshot.Progress{Failure: "DynamoDB backup " + arn + " no longer exists"},
+		},
+		{
+			name:   "Delete",
+			call:   remove(made),
+			script: []exchange{del(200, "dynamodb-delete-backup.json")},
+		},
+		{
+			name:   "DeleteAlreadyDeleted",
+			call:   remove(made),
+			script: []exchange{del(400, "dynamodb-error.BackupNotFoundException.json")},
+		},
+	}, func(t *testing.T, script []exchange) snapshot.Snapshotter {
+		return New(Options{DynamoDB: dynamoDBClient(t, script...)})[TypeTable]
+	})
+}

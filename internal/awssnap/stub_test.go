@@ -1,0 +1,288 @@
+package awssnap
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/rds"
+
+	"github.com/stacksnap/stacksnap/internal/snapshot"
+)
+
+// The ids of the snapshot the tests make; testdata uses the same.
+const (
+	tenant     = "123456789012"
+	stackID    = "6a7e8feb-0c1d-4e2f-8a9b-1c2d3e4f5a6b"
+	snapshotID = "5b2ae3a0-0c62-4b1e-9a4e-2f1d6c3b7a10"
+)
+
+func request(resourceType, logicalID, physicalID string) snapshot.ArtefactRequest {
+	return snapshot.ArtefactRequest{
+		Key:       snapshot.Key{TenantID: tenant, StackID: stackID, SnapshotID: snapshotID},
+		StackName: "teststack",
+		Resource:  snapshot.Resource{LogicalID: logicalID, PhysicalID: physicalID, Type: resourceType},
+	}
+}
+
+// exchange is one request the test expects and the reply it gets.
+type exchange struct {
+	action string            // the operation the request must call
+	params map[string]string // parameters the request must carry
+	status int               // HTTP status of the reply; 0 means 200
+	file   string            // body of the reply, in testdata
+}
+
+// stub is an AWS endpoint that plays a script of exchanges. It stands
+// in for the HTTP client of a real SDK client, so requests and replies
+// go through the SDK's own serialisation and error handling.
+type stub struct {
+	t       *testing.T
+	service string // IAM prefix: ec2, rds, dynamodb
+	script  []exchange
+	calls   int
+}
+
+// seenOperations collects the IAM actions of every request any stub got.
+var seenOperations = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+func (s *stub) Do(r *http.Request) (*http.Response, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil, err
+	}
+	action, params := parseRequest(s.t, r, body)
+	operation := s.service + ":" + action
+	if !slices.Contains(Operations, operation) {
+		s.t.Errorf("called %s, which Operations does not list", operation)
+	}
+	seenOperations.Lock()
+	seenOperations.m[operation] = true
+	seenOperations.Unlock()
+
+	s.calls++
+	if s.calls > len(s.script) {
+		s.t.Errorf("request %d: unexpected %s %v", s.calls, action, params)
+		return reply(r, http.StatusBadRequest, "application/json", []byte(`{}`)), nil
+	}
+	ex := s.script[s.calls-1]
+	if action != ex.action {
+		s.t.Errorf("request %d: called %s, want %s", s.calls, action, ex.action)
+	}
+	for k, want := range ex.params {
+		if got, ok := params[k]; !ok || got != want {
+			s.t.Errorf("request %d (%s): %s = %q, want %q", s.calls, action, k, got, want)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", ex.file))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	status := ex.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	contentType := "text/xml"
+	if s.service == "dynamodb" {
+		contentType = "application/x-amz-json-1.0"
+	}
+	return reply(r, status, contentType, b), nil
+}
+
+// done fails the test if part of the script was not played.
+func (s *stub) done() {
+	s.t.Helper()
+	if s.calls < len(s.script) {
+		s.t.Errorf("made %d requests, want %d: next would be %s", s.calls, len(s.script), s.script[s.calls].action)
+	}
+}
+
+// parseRequest reads the operation and its parameters: the form of a
+// Query request (EC2, RDS), or the top-level fields of a JSON one
+// (DynamoDB), whose operation is in X-Amz-Target.
+func parseRequest(t *testing.T, r *http.Request, body []byte) (string, map[string]string) {
+	params := map[string]string{}
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		var fields map[string]any
+		if err := json.Unmarshal(body, &fields); err != nil {
+			t.Errorf("JSON request body: %v", err)
+		}
+		for k, v := range fields {
+			params[k] = fmt.Sprint(v)
+		}
+		return target[strings.LastIndexByte(target, '.')+1:], params
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		t.Errorf("Query request body: %v", err)
+	}
+	for k := range form {
+		params[k] = form.Get(k)
+	}
+	return form.Get("Action"), params
+}
+
+func reply(r *http.Request, status int, contentType string, body []byte) *http.Response {
+	return &http.Response{
+		StatusCode: status,
+		Header:     http.Header{"Content-Type": {contentType}},
+		Body:       io.NopCloser(bytes.NewReader(body)),
+		Request:    r,
+	}
+}
+
+// The clients below are real SDK clients whose HTTP client is the stub.
+// Their retryer does not retry, so that each exchange is one attempt.
+
+func ec2Client(t *testing.T, script ...exchange) func(context.Context, string) (EC2API, error) {
+	s := &stub{t: t, service: "ec2", script: script}
+	t.Cleanup(s.done)
+	client := ec2.New(ec2.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
+	return func(_ context.Context, tenantID string) (EC2API, error) {
+		checkTenant(t, tenantID)
+		return client, nil
+	}
+}
+
+func rdsClient(t *testing.T, script ...exchange) func(context.Context, string) (RDSAPI, error) {
+	s := &stub{t: t, service: "rds", script: script}
+	t.Cleanup(s.done)
+	client := rds.New(rds.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
+	return func(_ context.Context, tenantID string) (RDSAPI, error) {
+		checkTenant(t, tenantID)
+		return client, nil
+	}
+}
+
+func dynamoDBClient(t *testing.T, script ...exchange) func(context.Context, string) (DynamoDBAPI, error) {
+	s := &stub{t: t, service: "dynamodb", script: script}
+	t.Cleanup(s.done)
+	client := dynamodb.New(dynamodb.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
+	return func(_ context.Context, tenantID string) (DynamoDBAPI, error) {
+		checkTenant(t, tenantID)
+		return client, nil
+	}
+}
+
+func checkTenant(t *testing.T, tenantID string) {
+	t.Helper()
+	if tenantID != tenant {
+		t.Errorf("client asked for tenant %q, want %q", tenantID, tenant)
+	}
+}
+
+// call is what a case does with its snapshotter.
+type call func(s snapshot.Snapshotter) (any, error)
+
+func start(req snapshot.ArtefactRequest) call {
+	return func(s snapshot.Snapshotter) (any, error) { return s.Start(context.Background(), req) }
+}
+
+func check(req snapshot.ArtefactRequest, data snapshot.ResourceData) call {
+	return func(s snapshot.Snapshotter) (any, error) { return s.Check(context.Background(), req, data) }
+}
+
+func remove(data snapshot.ResourceData) call {
+	return func(s snapshot.Snapshotter) (any, error) { return nil, s.Delete(context.Background(), tenant, data) }
+}
+
+// stubCase is one table row of a snapshotter's tests: a call, the
+// exchanges it must have with AWS, and its result.
+type stubCase struct {
+	name    string
+	call    call
+	script  []exchange
+	want    any   // ResourceData, Progress, or nil
+	wantErr error // nil, a *snapshot.ThrottlingError, a *snapshot.ResourceSnapshotError, or otherError
+}
+
+// otherError is an expected error that is neither throttling nor
+// permanent; it must contain the text.
+type otherError string
+
+func (e otherError) Error() string { return string(e) }
+
+func throttled(message string) error { return &snapshot.ThrottlingError{Message: message} }
+
+func permanentErr(message string) error { return &snapshot.ResourceSnapshotError{Message: message} }
+
+// runCases runs each case against the snapshotter that build makes from
+// the case's script.
+func runCases(t *testing.T, cases []stubCase, build func(t *testing.T, script []exchange) snapshot.Snapshotter) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.call(build(t, tc.script))
+			assertError(t, err, tc.wantErr)
+			if err == nil && !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+// assertError checks the type and the message of an error.
+func assertError(t *testing.T, got, want error) {
+	t.Helper()
+	var throttling *snapshot.ThrottlingError
+	var failed *snapshot.ResourceSnapshotError
+	switch want := want.(type) {
+	case nil:
+		if got != nil {
+			t.Fatalf("error %T %q, want none", got, got)
+		}
+	case otherError:
+		if got == nil || errors.As(got, &throttling) || errors.As(got, &failed) || !strings.Contains(got.Error(), string(want)) {
+			t.Fatalf("error %T %v, want an unclassified error containing %q", got, got, want)
+		}
+	default:
+		if reflect.TypeOf(got) != reflect.TypeOf(want) || got.Error() != want.Error() {
+			t.Fatalf("error %T %q,\nwant  %T %q", got, got, want, want)
+		}
+	}
+}
+
+// TestMain also checks, once every test has run, that Operations lists
+// no IAM action that the stubs never saw, besides the tagging permissions
+// no code calls. (The stubs fail a test that calls an unlisted one.)
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
+		if unseen := unseenOperations(); len(unseen) > 0 {
+			fmt.Fprintf(os.Stderr, "FAIL: Operations lists actions no test made: %v\n", unseen)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+func unseenOperations() []string {
+	seenOperations.Lock()
+	defer seenOperations.Unlock()
+	var unseen []string
+	for _, op := range Operations {
+		if !seenOperations.m[op] && !slices.Contains(tagOnCreate, op) {
+			unseen = append(unseen, op)
+		}
+	}
+	return unseen
+}
