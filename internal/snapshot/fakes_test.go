@@ -225,12 +225,16 @@ func (f *fakeSnapshotter) Start(_ context.Context, req ArtefactRequest) (Resourc
 	return ResourceData{"snapshot_id": fmt.Sprintf("snap-%s", req.Resource.LogicalID)}, nil
 }
 
-func (f *fakeSnapshotter) Check(context.Context, ArtefactRequest, ResourceData) (Progress, error) {
+func (f *fakeSnapshotter) Check(_ context.Context, _ ArtefactRequest, data ResourceData) (Progress, error) {
 	f.checks++
 	if f.failure != "" {
 		return Progress{Failure: f.failure}, nil
 	}
-	return Progress{Done: f.checks >= f.doneAfter}, nil
+	if f.checks < f.doneAfter {
+		return Progress{}, nil
+	}
+	// A ready artefact reports more ids than its start knew.
+	return Progress{Done: true, Data: ResourceData{"snapshot_id": data["snapshot_id"], "checked": "yes"}}, nil
 }
 
 func (f *fakeSnapshotter) Delete(context.Context, string, ResourceData) error { return nil }

@@ -28,6 +28,9 @@ type ArtefactRequest struct {
 type Progress struct {
 	Done    bool
 	Failure string // set when the artefact ended in error
+	// Data, when set, replaces the resource's artefact ids: some are known
+	// only once the artefact is ready (the EBS snapshots of an AMI).
+	Data ResourceData
 }
 
 // Snapshotter makes, checks and deletes the native artefact of one kind of

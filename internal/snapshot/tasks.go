@@ -149,6 +149,9 @@ func (t *Tasks) CheckArtefact(ctx context.Context, in ArtefactStep) (ArtefactSte
 	if err != nil {
 		return in, t.resourceError(res, err)
 	}
+	if progress.Data != nil {
+		res.Data = progress.Data
+	}
 	switch {
 	case progress.Failure != "":
 		res.State, res.Reason = ResourceFailed, progress.Failure

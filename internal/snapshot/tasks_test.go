@@ -105,6 +105,9 @@ func TestTasksComplete(t *testing.T) {
 	if rec.Lock != nil {
 		t.Fatal("lock not released")
 	}
+	if got := d.Resources["Logs"].ResourceData["checked"]; got != "yes" {
+		t.Fatalf("Logs resource_data %v: the data a check reports replaces the start's", d.Resources["Logs"].ResourceData)
+	}
 	if f.volume.starts != 2 {
 		t.Fatalf("starts = %d, want one per volume", f.volume.starts)
 	}
