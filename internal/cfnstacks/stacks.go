@@ -163,8 +163,9 @@ func describe(ctx context.Context, api API, stackName, name string) (types.Stack
 }
 
 // apiError turns CloudFormation's answer into the domain's errors: a stack
-// that does not exist, throttling (which the workflow retries), or an
-// internal error with context.
+// that does not exist, access denied (the tenant's role, or the role to
+// assume, does not let us look), throttling (which the workflow retries),
+// or an internal error with context.
 func apiError(err error, name, doing string) error {
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
@@ -172,6 +173,9 @@ func apiError(err error, name, doing string) error {
 		if apiErr.ErrorCode() == "ValidationError" && strings.HasPrefix(apiErr.ErrorMessage(), "Stack with id ") &&
 			strings.HasSuffix(apiErr.ErrorMessage(), " does not exist") {
 			return errStackNotFound(name)
+		}
+		if apiErr.ErrorCode() == "AccessDenied" {
+			return snapshot.Errorf(snapshot.CodeForbidden, "Access was denied to this resource.")
 		}
 		if _, ok := retry.DefaultThrottleErrorCodes[apiErr.ErrorCode()]; ok {
 			return &snapshot.ThrottlingError{Message: apiErr.ErrorMessage()}

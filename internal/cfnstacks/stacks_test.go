@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/stacksnap/stacksnap/internal/awsaccounts"
 	"github.com/stacksnap/stacksnap/internal/cfnstacks"
@@ -61,6 +62,9 @@ func TestStack(t *testing.T) {
 		{name: "ErrThrottled", stackName: "MyStack",
 			exchange: exchange{request: describeMyStack, status: 400, file: "error.Throttling.xml"},
 			err:      wantError{throttled: true, message: "Rate exceeded"}},
+		{name: "ErrAccessDenied", stackName: "MyStack",
+			exchange: exchange{request: describeMyStack, status: 403, file: "error.AccessDenied.derived.xml"},
+			err:      wantError{code: snapshot.CodeForbidden, message: "Access was denied to this resource."}},
 		{name: "ErrOtherValidationError", stackName: "MyStack",
 			exchange: exchange{request: describeMyStack, status: 400, file: "error.ValidationError.docs-via-goamz.xml"},
 			err: wantError{code: snapshot.CodeInternal,
@@ -423,3 +427,23 @@ func (s *stub) RoundTrip(req *http.Request) (*http.Response, error) {
 	s.t.Errorf("unexpected request: %s", form.Encode())
 	return nil, errors.New("stub: unexpected request")
 }
+
+// TestTenantRoleRefused: a tenant that has not set up the stacksnap role
+// (STS answers AccessDenied to AssumeRole) gets 403, not a 500.
+func TestTenantRoleRefused(t *testing.T) {
+	denied := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		body := `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code>` +
+			`<Message>User: arn:aws:sts::123456789012:assumed-role/api/x is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/stacksnap</Message>` +
+			`</Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>`
+		return &http.Response{StatusCode: 403, Header: http.Header{"Content-Type": {"text/xml"}}, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+	})
+	cfg := awsConfig(denied)
+	accounts := awsaccounts.New(cfg, tenantID, "stacksnap", sts.NewFromConfig(cfg))
+	stacks := cfnstacks.New(awsaccounts.Clients(accounts, newClient))
+	_, err := stacks.Stack(context.Background(), "210987654321", "MyStack")
+	checkError(t, err, wantError{code: snapshot.CodeForbidden, message: "Access was denied to this resource."})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
