@@ -54,7 +54,8 @@ type Options struct {
 	Region    string
 	// APIAddr is where the API listens; 127.0.0.1:0 picks a free port.
 	APIAddr string
-	// Limit is max_snapshots_per_stack.
+	// Limit is max_snapshots_per_stack: -1 no limit, 0 (the zero value)
+	// forbids every snapshot.
 	Limit int
 	// LockGrace: see snapshot.Service.
 	LockGrace time.Duration
