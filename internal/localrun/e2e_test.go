@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -26,6 +27,11 @@ var runner *Runner
 
 func TestMain(m *testing.M) {
 	ctx := context.Background()
+	flag.Parse()
+	logs := io.Discard // the tools' and workflows' logs, with -v
+	if testing.Verbose() {
+		logs = os.Stderr
+	}
 	var err error
 	runner, err = Start(ctx, Options{
 		StacksDir:        "../../local/stacks",
@@ -34,7 +40,7 @@ func TestMain(m *testing.M) {
 		WaitMs:           50,
 		// No real backoff in tests: retries happen at once.
 		RetryOverridesMs: map[string]int{"Plan": 0, "StartArtefact": 0, "CheckArtefact": 0, "Finalize": 0, "MarkFailed": 0},
-		Log:              os.Stderr,
+		Log:              logs,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "local runner did not start (run `make test`, which installs the Node tools):", err)

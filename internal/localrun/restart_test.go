@@ -67,7 +67,7 @@ func TestRestart(t *testing.T) {
 
 // postAndWait snapshots a stack and returns the new id; with complete, it
 // waits until the snapshot is COMPLETE.
-func postAndWait(t *testing.T, url string, complete bool) string {
+func postAndWait(t testing.TB, url string, complete bool) string {
 	t.Helper()
 	res, err := http.Post(url, "application/json", strings.NewReader(`{"name": "restart"}`))
 	if err != nil {
@@ -90,7 +90,7 @@ func postAndWait(t *testing.T, url string, complete bool) string {
 	return id
 }
 
-func show(t *testing.T, url string) map[string]any {
+func show(t testing.TB, url string) map[string]any {
 	t.Helper()
 	res, err := http.Get(url)
 	if err != nil {
