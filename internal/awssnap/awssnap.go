@@ -51,35 +51,40 @@ func New(opts Options) snapshot.Snapshotters {
 	}
 }
 
-// Operations lists the IAM actions this package needs in a tenant's
-// account: every API it calls, and the tagging permissions EC2 and RDS
-// check when tags are given at creation. The tenant role's policy in
-// template.yaml must grant exactly these.
-var Operations = []string{
-	"ec2:CreateSnapshot",
+// SnapshotOperations and DeleteOperations list the IAM actions this
+// package needs in a tenant's account, split by caller because the
+// functions that make artefacts and those that delete them get different
+// policies (template.yaml must grant exactly these). SnapshotOperations is
+// what Start and Check call, plus the tagging permissions EC2 and RDS
+// check when tags are given at creation.
+var SnapshotOperations = []string{
 	"ec2:DescribeSnapshots",
-	"ec2:DeleteSnapshot",
-	"ec2:CreateImage",
+	"ec2:CreateSnapshot",
 	"ec2:DescribeImages",
-	"ec2:DeregisterImage",
+	"ec2:CreateImage",
 	"ec2:CreateTags",
 	"rds:DescribeDBInstances",
 	"rds:CreateDBSnapshot",
 	"rds:DescribeDBSnapshots",
-	"rds:DeleteDBSnapshot",
 	"rds:CreateDBClusterSnapshot",
 	"rds:DescribeDBClusterSnapshots",
-	"rds:DeleteDBClusterSnapshot",
 	"rds:AddTagsToResource",
 	"dynamodb:ListBackups",
 	"dynamodb:CreateBackup",
 	"dynamodb:DescribeBackup",
-	"dynamodb:DeleteBackup",
 }
 
-// tagOnCreate are the Operations that no code calls: EC2 and RDS
-// authorise the tags of a create call as these actions.
-var tagOnCreate = []string{"ec2:CreateTags", "rds:AddTagsToResource"}
+// DeleteOperations is what Delete calls, the describes that find an
+// AMI's snapshots included.
+var DeleteOperations = []string{
+	"ec2:DeleteSnapshot",
+	"ec2:DescribeImages",
+	"ec2:DescribeSnapshots",
+	"ec2:DeregisterImage",
+	"rds:DeleteDBSnapshot",
+	"rds:DeleteDBClusterSnapshot",
+	"dynamodb:DeleteBackup",
+}
 
 // The tags every artefact carries.
 const (
@@ -98,6 +103,12 @@ func tags(req snapshot.ArtefactRequest) []tag {
 		{tagTenantID, req.TenantID},
 		{tagLogicalID, req.Resource.LogicalID},
 	}
+}
+
+// ownTags reports whether an artefact's tags name the request's snapshot
+// and resource.
+func ownTags(req snapshot.ArtefactRequest, tagged map[string]string) bool {
+	return tagged[tagSnapshotID] == req.SnapshotID && tagged[tagLogicalID] == req.Resource.LogicalID
 }
 
 // description says, for a person looking at the console, what an artefact
@@ -139,4 +150,22 @@ func isAlphanumeric(r rune) bool {
 func dataString(data snapshot.ResourceData, key string) string {
 	s, _ := data[key].(string)
 	return s
+}
+
+// dataStrings reads a list of strings of a resource's data: a []string as
+// made, or the []any it is once read back from the store.
+func dataStrings(data snapshot.ResourceData, key string) []string {
+	switch v := data[key].(type) {
+	case []string:
+		return v
+	case []any:
+		var out []string
+		for _, e := range v {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }

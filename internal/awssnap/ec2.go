@@ -29,6 +29,9 @@ const (
 	keySnapshotID = "snapshot_id" // EBS snapshot of a volume
 	keyImageID    = "image_id"    // AMI of an instance
 	keyImageName  = "image_name"  // its name, also the Name tag of its EBS snapshots
+	// The AMI's EBS snapshots, known once it is available: a delete finds
+	// them even when the AMI is gone and the Name tag lookup misses them.
+	keySnapshotIDs = "snapshot_ids"
 )
 
 // volumes snapshots an AWS::EC2::Volume to an EBS snapshot.
@@ -126,7 +129,8 @@ type instances struct {
 }
 
 // Start makes the AMI of the instance, or returns the one an earlier
-// attempt made (CreateImage takes no client token either).
+// attempt made (CreateImage takes no client token either): found by its
+// tags, or, when that lookup lags, by the name CreateImage finds taken.
 func (i instances) Start(ctx context.Context, req snapshot.ArtefactRequest) (snapshot.ResourceData, error) {
 	api, err := i.client(ctx, req.TenantID)
 	if err != nil {
@@ -157,10 +161,35 @@ func (i instances) Start(ctx context.Context, req snapshot.ArtefactRequest) (sna
 			{ResourceType: types.ResourceTypeSnapshot, Tags: imageTags},
 		},
 	})
+	if errorCode(err) == "InvalidAMIName.Duplicate" {
+		return adoptImage(ctx, api, req, name, err)
+	}
 	if err != nil {
 		return nil, classify(err, subject)
 	}
 	return snapshot.ResourceData{keyImageID: aws.ToString(out.ImageId), keyImageName: name}, nil
+}
+
+// adoptImage accepts the AMI that holds our name if it is tagged with the
+// request's snapshot and resource: an earlier attempt made it, but the tag
+// lookup of this one did not see it yet (EC2's describes are eventually
+// consistent). Anyone else's AMI of that name fails the start with dup,
+// the error of CreateImage.
+func adoptImage(ctx context.Context, api EC2API, req snapshot.ArtefactRequest, name string, dup error) (snapshot.ResourceData, error) {
+	subject := "the instance " + req.Resource.PhysicalID
+	out, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{
+		Owners:  []string{"self"},
+		Filters: []types.Filter{filter("name", name)},
+	})
+	if err != nil {
+		return nil, classify(err, subject)
+	}
+	for _, image := range out.Images {
+		if ownTags(req, ec2TagMap(image.Tags)) {
+			return snapshot.ResourceData{keyImageID: aws.ToString(image.ImageId), keyImageName: name}, nil
+		}
+	}
+	return nil, classify(dup, subject)
 }
 
 // Check reads the state of the AMI.
@@ -183,7 +212,11 @@ func (i instances) Check(ctx context.Context, req snapshot.ArtefactRequest, data
 	image := out.Images[0]
 	switch image.State {
 	case types.ImageStateAvailable:
-		return snapshot.Progress{Done: true}, nil
+		return snapshot.Progress{Done: true, Data: snapshot.ResourceData{
+			keyImageID:     id,
+			keyImageName:   dataString(data, keyImageName),
+			keySnapshotIDs: mappedSnapshots(image),
+		}}, nil
 	case types.ImageStatePending, types.ImageStateTransient:
 		return snapshot.Progress{}, nil
 	case types.ImageStateFailed, types.ImageStateInvalid, types.ImageStateError:
@@ -208,7 +241,7 @@ func (i instances) Delete(ctx context.Context, tenantID string, data snapshot.Re
 	if err != nil {
 		return fmt.Errorf("EC2 client of tenant %s: %w", tenantID, err)
 	}
-	snapshotIDs, err := imageSnapshots(ctx, api, id, dataString(data, keyImageName))
+	snapshotIDs, err := imageSnapshots(ctx, api, id, dataString(data, keyImageName), dataStrings(data, keySnapshotIDs))
 	if err != nil {
 		return err
 	}
@@ -224,22 +257,24 @@ func (i instances) Delete(ctx context.Context, tenantID string, data snapshot.Re
 	return nil
 }
 
-// imageSnapshots finds the EBS snapshots of an AMI: in its block device
-// mappings while it exists, and by their Name tag, which still finds them
-// when the AMI is gone (a delete retried after the deregistration) or
-// failed before mapping them.
-func imageSnapshots(ctx context.Context, api EC2API, imageID, name string) ([]string, error) {
+// imageSnapshots finds the EBS snapshots of an AMI: those recorded when
+// it became available, those in its block device mappings while it
+// exists, and those with its Name tag, which still finds them when the AMI
+// is gone (a delete retried after the deregistration) or failed before
+// mapping them.
+func imageSnapshots(ctx context.Context, api EC2API, imageID, name string, recorded []string) ([]string, error) {
 	ids := map[string]bool{}
+	for _, id := range recorded {
+		ids[id] = true
+	}
 	images, err := api.DescribeImages(ctx, &ec2.DescribeImagesInput{ImageIds: []string{imageID}})
 	if err != nil && !imageGone(err) {
 		return nil, classify(err, "the AMI "+imageID)
 	}
 	if err == nil {
 		for _, image := range images.Images {
-			for _, m := range image.BlockDeviceMappings {
-				if m.Ebs != nil && m.Ebs.SnapshotId != nil {
-					ids[*m.Ebs.SnapshotId] = true
-				}
+			for _, id := range mappedSnapshots(image) {
+				ids[id] = true
 			}
 		}
 	}
@@ -261,6 +296,18 @@ func imageSnapshots(ctx context.Context, api EC2API, imageID, name string) ([]st
 	}
 	sort.Strings(sorted)
 	return sorted, nil
+}
+
+// mappedSnapshots lists the EBS snapshots in an AMI's block device
+// mappings, in their order; never nil, so that stored data says [].
+func mappedSnapshots(image types.Image) []string {
+	ids := []string{}
+	for _, m := range image.BlockDeviceMappings {
+		if m.Ebs != nil && m.Ebs.SnapshotId != nil {
+			ids = append(ids, *m.Ebs.SnapshotId)
+		}
+	}
+	return ids
 }
 
 // imageGone reports an error saying the AMI does not exist (any more).
@@ -287,6 +334,14 @@ func ownFilters(req snapshot.ArtefactRequest) []types.Filter {
 
 func filter(name string, values ...string) types.Filter {
 	return types.Filter{Name: aws.String(name), Values: values}
+}
+
+func ec2TagMap(ts []types.Tag) map[string]string {
+	m := make(map[string]string, len(ts))
+	for _, t := range ts {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
 }
 
 func ec2Tags(ts []tag) []types.Tag {

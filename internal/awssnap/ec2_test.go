@@ -1,6 +1,7 @@
 package awssnap
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/stacksnap/stacksnap/internal/snapshot"
@@ -150,6 +151,14 @@ func TestInstance(t *testing.T) {
 	)
 	req := request(TypeInstance, "WebServer", instanceID)
 	made := snapshot.ResourceData{"image_id": imageID, "image_name": name}
+	// What Check records once the AMI is available, and the same data read
+	// back from the store, where lists are []any.
+	ready := snapshot.ResourceData{"image_id": imageID, "image_name": name,
+		"snapshot_ids": []string{"snap-0a1b2c3d4e5f60001", "snap-0a1b2c3d4e5f60002"}}
+	stored := roundTrip(t, ready)
+	if _, ok := stored["snapshot_ids"].([]any); !ok {
+		t.Fatalf("snapshot_ids read back as %T, want []any", stored["snapshot_ids"])
+	}
 	lookup := func(file string) exchange {
 		return exchange{action: "DescribeImages", file: file, params: map[string]string{
 			"Owner.1":          "self",
@@ -175,6 +184,14 @@ func TestInstance(t *testing.T) {
 			"TagSpecification.2.Tag.5.Key":    "Name",
 			"TagSpecification.2.Tag.5.Value":  name,
 		}, ourTags("1", "WebServer"), ourTags("2", "WebServer"))}
+	}
+	// The lookup by name after CreateImage found the name taken.
+	named := func(file string) exchange {
+		return exchange{action: "DescribeImages", file: file, params: map[string]string{
+			"Owner.1":          "self",
+			"Filter.1.Name":    "name",
+			"Filter.1.Value.1": name,
+		}}
 	}
 	describe := func(status int, file string) exchange {
 		return exchange{action: "DescribeImages", status: status, file: file, params: map[string]string{"ImageId.1": imageID}}
@@ -208,6 +225,26 @@ func TestInstance(t *testing.T) {
 			want:   made,
 		},
 		{
+			name: "RetriedStartAdoptsImageOfSameNameWhenTagLookupLags",
+			call: start(req),
+			script: []exchange{
+				lookup("ec2-describe-images.empty.xml"),
+				create("true", 400, "ec2-error.InvalidAMIName.Duplicate.xml"),
+				named("ec2-describe-images.pending.xml"),
+			},
+			want: made,
+		},
+		{
+			name: "ErrInvalidAMINameDuplicateOfAnother",
+			call: start(req),
+			script: []exchange{
+				lookup("ec2-describe-images.empty.xml"),
+				create("true", 400, "ec2-error.InvalidAMIName.Duplicate.xml"),
+				named("ec2-describe-images.other.xml"),
+			},
+			wantErr: permanentErr("InvalidAMIName.Duplicate: another AMI already has the name this snapshot gives the AMI of the instance i-1a2b3c4d; deregister it and try again: AMI name " + name + " is already in use by AMI ami-4fa54026"),
+		},
+		{
 			name:    "ErrInvalidInstanceIDNotFound",
 			call:    start(req),
 			script:  []exchange{lookup("ec2-describe-images.empty.xml"), create("true", 400, "ec2-error.InvalidInstanceID.NotFound.xml")},
@@ -235,7 +272,7 @@ func TestInstance(t *testing.T) {
 			name:   "CheckDone",
 			call:   check(req, made),
 			script: []exchange{describe(200, "ec2-describe-images.available.xml")},
-			want:   snapshot.Progress{Done: true},
+			want:   snapshot.Progress{Done: true, Data: ready},
 		},
 		{
 			name:   "CheckFailed",
@@ -272,6 +309,28 @@ func TestInstance(t *testing.T) {
 			},
 		},
 		{
+			name: "DeleteCountsRecordedSnapshotsOnce",
+			call: remove(ready),
+			script: []exchange{
+				describe(200, "ec2-describe-images.available.xml"),
+				tagged("ec2-describe-snapshots.of-image.xml"),
+				deregister(200, "ec2-deregister-image.xml"),
+				del("snap-0a1b2c3d4e5f60001", 200, "ec2-delete-snapshot.xml"),
+				del("snap-0a1b2c3d4e5f60002", 200, "ec2-delete-snapshot.xml"),
+			},
+		},
+		{
+			name: "RetriedDeleteFindsRecordedSnapshotsTheLookupsMiss",
+			call: remove(stored),
+			script: []exchange{
+				describe(400, "ec2-error.InvalidAMIID.NotFound.xml"),
+				tagged("ec2-describe-snapshots.empty.xml"),
+				deregister(400, "ec2-error.InvalidAMIID.NotFound.xml"),
+				del("snap-0a1b2c3d4e5f60001", 200, "ec2-delete-snapshot.xml"),
+				del("snap-0a1b2c3d4e5f60002", 400, "ec2-error.InvalidSnapshot.NotFound.xml"),
+			},
+		},
+		{
 			name: "DeleteAlreadyDeleted",
 			call: remove(made),
 			script: []exchange{
@@ -293,4 +352,18 @@ func TestInstance(t *testing.T) {
 			t.Errorf("got %v", got)
 		}
 	})
+}
+
+// roundTrip returns data as the store gives it back: through JSON.
+func roundTrip(t *testing.T, data snapshot.ResourceData) snapshot.ResourceData {
+	t.Helper()
+	b, err := json.Marshal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out snapshot.ResourceData
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -83,7 +83,7 @@ func (d dbInstances) adopt(ctx context.Context, api RDSAPI, req snapshot.Artefac
 		return nil, classify(err, "the DB snapshot "+id)
 	}
 	for _, s := range out.DBSnapshots {
-		if strings.EqualFold(aws.ToString(s.DBInstanceIdentifier), req.Resource.PhysicalID) && ownTags(req, s.TagList) {
+		if strings.EqualFold(aws.ToString(s.DBInstanceIdentifier), req.Resource.PhysicalID) && ownTags(req, rdsTagMap(s.TagList)) {
 			return snapshot.ResourceData{keyDBSnapshot: id}, nil
 		}
 	}
@@ -166,7 +166,7 @@ func (c dbClusters) adopt(ctx context.Context, api RDSAPI, req snapshot.Artefact
 		return nil, classify(err, "the DB cluster snapshot "+id)
 	}
 	for _, s := range out.DBClusterSnapshots {
-		if strings.EqualFold(aws.ToString(s.DBClusterIdentifier), req.Resource.PhysicalID) && ownTags(req, s.TagList) {
+		if strings.EqualFold(aws.ToString(s.DBClusterIdentifier), req.Resource.PhysicalID) && ownTags(req, rdsTagMap(s.TagList)) {
 			return snapshot.ResourceData{keyDBClusterSnapshot: id}, nil
 		}
 	}
@@ -235,19 +235,12 @@ func rdsIdentifier(req snapshot.ArtefactRequest, max int) string {
 	return strings.TrimRight(id, "-")
 }
 
-// ownTags reports whether an artefact's tags name the request's snapshot
-// and resource.
-func ownTags(req snapshot.ArtefactRequest, tagList []types.Tag) bool {
-	var snapshotID, logicalID string
-	for _, t := range tagList {
-		switch aws.ToString(t.Key) {
-		case tagSnapshotID:
-			snapshotID = aws.ToString(t.Value)
-		case tagLogicalID:
-			logicalID = aws.ToString(t.Value)
-		}
+func rdsTagMap(ts []types.Tag) map[string]string {
+	m := make(map[string]string, len(ts))
+	for _, t := range ts {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
 	}
-	return snapshotID == req.SnapshotID && logicalID == req.Resource.LogicalID
+	return m
 }
 
 func rdsTags(ts []tag) []types.Tag {

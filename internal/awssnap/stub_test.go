@@ -59,11 +59,52 @@ type stub struct {
 	calls   int
 }
 
-// seenOperations collects the IAM actions of every request any stub got.
-var seenOperations = struct {
-	sync.Mutex
-	m map[string]bool
-}{m: map[string]bool{}}
+// operationList is an exported list of IAM actions and the actions the
+// tests saw called by the Snapshotter methods it is for.
+type operationList struct {
+	name     string
+	listed   []string
+	uncalled []string // listed, but authorised rather than called
+	mu       sync.Mutex
+	seen     map[string]bool
+}
+
+// record notes an operation a call made; t fails if the list lacks it.
+func (l *operationList) record(t *testing.T, operation string) {
+	t.Helper()
+	if !slices.Contains(l.listed, operation) {
+		t.Errorf("called %s, which %s does not list", operation, l.name)
+	}
+	l.mu.Lock()
+	l.seen[operation] = true
+	l.mu.Unlock()
+}
+
+// unseen are the listed actions that no test saw called.
+func (l *operationList) unseen() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, op := range l.listed {
+		if !l.seen[op] && !slices.Contains(l.uncalled, op) {
+			out = append(out, op)
+		}
+	}
+	return out
+}
+
+var (
+	snapshotOperations = &operationList{name: "SnapshotOperations", listed: SnapshotOperations, uncalled: tagOnCreate, seen: map[string]bool{}}
+	deleteOperations   = &operationList{name: "DeleteOperations", listed: DeleteOperations, seen: map[string]bool{}}
+)
+
+// tagOnCreate are the SnapshotOperations no code calls: EC2 and RDS
+// authorise the tags of a create call as these actions.
+var tagOnCreate = []string{"ec2:CreateTags", "rds:AddTagsToResource"}
+
+// listKey is the context key under which a call tells the stubs the
+// operationList of the method it runs (see start, check and remove).
+type listKey struct{}
 
 func (s *stub) Do(r *http.Request) (*http.Response, error) {
 	body, err := io.ReadAll(r.Body)
@@ -72,12 +113,11 @@ func (s *stub) Do(r *http.Request) (*http.Response, error) {
 	}
 	action, params := parseRequest(s.t, r, body)
 	operation := s.service + ":" + action
-	if !slices.Contains(Operations, operation) {
-		s.t.Errorf("called %s, which Operations does not list", operation)
+	if list, ok := r.Context().Value(listKey{}).(*operationList); ok {
+		list.record(s.t, operation)
+	} else {
+		s.t.Errorf("called %s outside start, check or remove", operation)
 	}
-	seenOperations.Lock()
-	seenOperations.m[operation] = true
-	seenOperations.Unlock()
 
 	s.calls++
 	if s.calls > len(s.script) {
@@ -190,19 +230,23 @@ func checkTenant(t *testing.T, tenantID string) {
 	}
 }
 
-// call is what a case does with its snapshotter.
+// call is what a case does with its snapshotter. Its context tells the
+// stubs which operation list must name the requests it makes.
 type call func(s snapshot.Snapshotter) (any, error)
 
 func start(req snapshot.ArtefactRequest) call {
-	return func(s snapshot.Snapshotter) (any, error) { return s.Start(context.Background(), req) }
+	ctx := context.WithValue(context.Background(), listKey{}, snapshotOperations)
+	return func(s snapshot.Snapshotter) (any, error) { return s.Start(ctx, req) }
 }
 
 func check(req snapshot.ArtefactRequest, data snapshot.ResourceData) call {
-	return func(s snapshot.Snapshotter) (any, error) { return s.Check(context.Background(), req, data) }
+	ctx := context.WithValue(context.Background(), listKey{}, snapshotOperations)
+	return func(s snapshot.Snapshotter) (any, error) { return s.Check(ctx, req, data) }
 }
 
 func remove(data snapshot.ResourceData) call {
-	return func(s snapshot.Snapshotter) (any, error) { return nil, s.Delete(context.Background(), tenant, data) }
+	ctx := context.WithValue(context.Background(), listKey{}, deleteOperations)
+	return func(s snapshot.Snapshotter) (any, error) { return nil, s.Delete(ctx, tenant, data) }
 }
 
 // stubCase is one table row of a snapshotter's tests: a call, the
@@ -261,28 +305,20 @@ func assertError(t *testing.T, got, want error) {
 	}
 }
 
-// TestMain also checks, once every test has run, that Operations lists
-// no IAM action that the stubs never saw, besides the tagging permissions
-// no code calls. (The stubs fail a test that calls an unlisted one.)
+// TestMain also checks, once every test has run, that SnapshotOperations
+// lists no IAM action that the stubs never saw Start or Check call, and
+// DeleteOperations none they never saw Delete call, besides the tagging
+// permissions no code calls. (The stubs fail a test whose call makes an
+// operation its list does not name.)
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
-		if unseen := unseenOperations(); len(unseen) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: Operations lists actions no test made: %v\n", unseen)
-			code = 1
+		for _, list := range []*operationList{snapshotOperations, deleteOperations} {
+			if unseen := list.unseen(); len(unseen) > 0 {
+				fmt.Fprintf(os.Stderr, "FAIL: %s lists actions no test made: %v\n", list.name, unseen)
+				code = 1
+			}
 		}
 	}
 	os.Exit(code)
-}
-
-func unseenOperations() []string {
-	seenOperations.Lock()
-	defer seenOperations.Unlock()
-	var unseen []string
-	for _, op := range Operations {
-		if !seenOperations.m[op] && !slices.Contains(tagOnCreate, op) {
-			unseen = append(unseen, op)
-		}
-	}
-	return unseen
 }
