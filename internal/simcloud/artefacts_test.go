@@ -113,16 +113,16 @@ func TestSnapshotterLifecycle(t *testing.T) {
 
 			wantTags := map[string]string{TagStackID: f.stack.ID, TagSnapshotID: "snap-1", TagTenant: account, TagLogicalID: tt.logicalID}
 			checkArtefacts(t, f.cloud, tt.kinds, StatePending, wantTags)
-			if p, err := s.Check(ctx, req, data); err != nil || p != (snapshot.Progress{}) {
+			if p, err := s.Check(ctx, req, data); err != nil || !reflect.DeepEqual(p, snapshot.Progress{}) {
 				t.Errorf("Check at once = %+v, %v; want pending", p, err)
 			}
 
 			f.clock.Advance(3*time.Second - time.Nanosecond)
-			if p, err := s.Check(ctx, req, data); err != nil || p != (snapshot.Progress{}) {
+			if p, err := s.Check(ctx, req, data); err != nil || !reflect.DeepEqual(p, snapshot.Progress{}) {
 				t.Errorf("Check just before 3s = %+v, %v; want pending", p, err)
 			}
 			f.clock.Advance(time.Nanosecond)
-			if p, err := s.Check(ctx, req, data); err != nil || p != (snapshot.Progress{Done: true}) {
+			if p, err := s.Check(ctx, req, data); err != nil || !reflect.DeepEqual(p, snapshot.Progress{Done: true}) {
 				t.Errorf("Check after 3s = %+v, %v; want done", p, err)
 			}
 			checkArtefacts(t, f.cloud, tt.kinds, StateAvailable, wantTags)
@@ -145,7 +145,7 @@ func TestSnapshotterLifecycle(t *testing.T) {
 				t.Errorf("Delete again: %v", err)
 			}
 			want := snapshot.Progress{Failure: fmt.Sprintf(tt.gone, id)}
-			if p, err := s.Check(ctx, req, data); err != nil || p != want {
+			if p, err := s.Check(ctx, req, data); err != nil || !reflect.DeepEqual(p, want) {
 				t.Errorf("Check after delete = %+v, %v; want %+v", p, err, want)
 			}
 		})
@@ -232,7 +232,7 @@ func TestBehaviour(t *testing.T) {
 					t.Fatal(err)
 				}
 				f.clock.Advance(tt.at)
-				if p, err := s.Check(ctx, req, data); err != nil || p != tt.want {
+				if p, err := s.Check(ctx, req, data); err != nil || !reflect.DeepEqual(p, tt.want) {
 					t.Errorf("Check = %+v, %v; want %+v", p, err, tt.want)
 				}
 				for _, a := range f.cloud.Artefacts() {

@@ -85,7 +85,7 @@ func TestPersistence(t *testing.T) {
 	})
 	t.Run("pending artefact completes", func(t *testing.T) {
 		s := f.snapshotter(t, "AWS::EC2::Volume")
-		if p, err := s.Check(ctx, volume, volumeData); err != nil || p != (snapshot.Progress{}) {
+		if p, err := s.Check(ctx, volume, volumeData); err != nil || !reflect.DeepEqual(p, snapshot.Progress{}) {
 			t.Errorf("Check = %+v, %v; want pending", p, err)
 		}
 		clock.Advance(3 * time.Second)
