@@ -40,8 +40,14 @@ lint: tools
 	$(GO) vet ./...
 	node/node_modules/.bin/asl-validator --json-path statemachine/snapshot.asl.json
 
-bench: tools
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+# The Lambda runtime interface emulator runs the bootstraps for the cold-start benchmark.
+RIE := bin/aws-lambda-rie
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+$(RIE):
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+bench: tools $(RIE)
+	STACKSNAP_RIE=$(CURDIR)/$(RIE) $(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
 # The API on a loopback port, DynamoDB (dynalite), Step Functions
 # (aws-local-stepfunctions) and a simulated cloud loaded with local/stacks.
