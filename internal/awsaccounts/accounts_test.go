@@ -2,7 +2,6 @@ package awsaccounts_test
 
 import (
 	"context"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/stacksnap/stacksnap/internal/awsaccounts"
+	"github.com/stacksnap/stacksnap/internal/awstest"
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 )
 
@@ -180,24 +180,15 @@ func newSTSStub(t *testing.T) *stsStub {
 }
 
 func (s *stsStub) RoundTrip(req *http.Request) (*http.Response, error) {
-	raw, err := io.ReadAll(req.Body)
+	form, err := awstest.QueryForm(req)
 	if err != nil {
 		return nil, err
 	}
-	form, err := url.ParseQuery(string(raw))
-	if err != nil {
-		return nil, err
-	}
-	recordOperation("sts:" + form.Get("Action"))
+	operations.Record("sts:" + form.Get("Action"))
 	s.mu.Lock()
 	s.forms = append(s.forms, form)
 	s.mu.Unlock()
-	return &http.Response{
-		StatusCode: http.StatusOK,
-		Header:     http.Header{"Content-Type": {"text/xml"}},
-		Body:       io.NopCloser(strings.NewReader(s.body)),
-		Request:    req,
-	}, nil
+	return awstest.Response(req, http.StatusOK, "text/xml", s.body), nil
 }
 
 func (s *stsStub) requests() []url.Values {

@@ -1,11 +1,9 @@
 package awssnap
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,7 +13,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 
+	"github.com/stacksnap/stacksnap/internal/awstest"
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 )
 
@@ -65,8 +63,7 @@ type operationList struct {
 	name     string
 	listed   []string
 	uncalled []string // listed, but authorised rather than called
-	mu       sync.Mutex
-	seen     map[string]bool
+	seen     awstest.Recorder
 }
 
 // record notes an operation a call made; t fails if the list lacks it.
@@ -75,27 +72,22 @@ func (l *operationList) record(t *testing.T, operation string) {
 	if !slices.Contains(l.listed, operation) {
 		t.Errorf("called %s, which %s does not list", operation, l.name)
 	}
-	l.mu.Lock()
-	l.seen[operation] = true
-	l.mu.Unlock()
+	l.seen.Record(operation)
 }
 
-// unseen are the listed actions that no test saw called.
-func (l *operationList) unseen() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, op := range l.listed {
-		if !l.seen[op] && !slices.Contains(l.uncalled, op) {
-			out = append(out, op)
-		}
+// check fails if the list names an action that no test saw called, the
+// uncalled ones aside.
+func (l *operationList) check() error {
+	unseen := slices.DeleteFunc(l.seen.Unseen(l.listed), func(op string) bool { return slices.Contains(l.uncalled, op) })
+	if len(unseen) > 0 {
+		return fmt.Errorf("%s lists actions no test made: %v", l.name, unseen)
 	}
-	return out
+	return nil
 }
 
 var (
-	snapshotOperations = &operationList{name: "SnapshotOperations", listed: SnapshotOperations, uncalled: tagOnCreate, seen: map[string]bool{}}
-	deleteOperations   = &operationList{name: "DeleteOperations", listed: DeleteOperations, seen: map[string]bool{}}
+	snapshotOperations = &operationList{name: "SnapshotOperations", listed: SnapshotOperations, uncalled: tagOnCreate}
+	deleteOperations   = &operationList{name: "DeleteOperations", listed: DeleteOperations}
 )
 
 // tagOnCreate are the SnapshotOperations no code calls: EC2 and RDS
@@ -122,7 +114,7 @@ func (s *stub) Do(r *http.Request) (*http.Response, error) {
 	s.calls++
 	if s.calls > len(s.script) {
 		s.t.Errorf("request %d: unexpected %s %v", s.calls, action, params)
-		return reply(r, http.StatusBadRequest, "application/json", []byte(`{}`)), nil
+		return awstest.Response(r, http.StatusBadRequest, "application/json", `{}`), nil
 	}
 	ex := s.script[s.calls-1]
 	if action != ex.action {
@@ -145,7 +137,7 @@ func (s *stub) Do(r *http.Request) (*http.Response, error) {
 	if s.service == "dynamodb" {
 		contentType = "application/x-amz-json-1.0"
 	}
-	return reply(r, status, contentType, b), nil
+	return awstest.Response(r, status, contentType, string(b)), nil
 }
 
 // done fails the test if part of the script was not played.
@@ -181,52 +173,38 @@ func parseRequest(t *testing.T, r *http.Request, body []byte) (string, map[strin
 	return form.Get("Action"), params
 }
 
-func reply(r *http.Request, status int, contentType string, body []byte) *http.Response {
-	return &http.Response{
-		StatusCode: status,
-		Header:     http.Header{"Content-Type": {contentType}},
-		Body:       io.NopCloser(bytes.NewReader(body)),
-		Request:    r,
-	}
-}
-
 // The clients below are real SDK clients whose HTTP client is the stub.
 // Their retryer does not retry, so that each exchange is one attempt.
 
 func ec2Client(t *testing.T, script ...exchange) func(context.Context, string) (EC2API, error) {
-	s := &stub{t: t, service: "ec2", script: script}
-	t.Cleanup(s.done)
-	client := ec2.New(ec2.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
-	return func(_ context.Context, tenantID string) (EC2API, error) {
-		checkTenant(t, tenantID)
-		return client, nil
-	}
+	return stubClient(t, "ec2", script, func(s *stub) EC2API {
+		return ec2.New(ec2.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
+	})
 }
 
 func rdsClient(t *testing.T, script ...exchange) func(context.Context, string) (RDSAPI, error) {
-	s := &stub{t: t, service: "rds", script: script}
-	t.Cleanup(s.done)
-	client := rds.New(rds.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
-	return func(_ context.Context, tenantID string) (RDSAPI, error) {
-		checkTenant(t, tenantID)
-		return client, nil
-	}
+	return stubClient(t, "rds", script, func(s *stub) RDSAPI {
+		return rds.New(rds.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
+	})
 }
 
 func dynamoDBClient(t *testing.T, script ...exchange) func(context.Context, string) (DynamoDBAPI, error) {
-	s := &stub{t: t, service: "dynamodb", script: script}
-	t.Cleanup(s.done)
-	client := dynamodb.New(dynamodb.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
-	return func(_ context.Context, tenantID string) (DynamoDBAPI, error) {
-		checkTenant(t, tenantID)
-		return client, nil
-	}
+	return stubClient(t, "dynamodb", script, func(s *stub) DynamoDBAPI {
+		return dynamodb.New(dynamodb.Options{Region: "us-east-1", HTTPClient: s, Retryer: aws.NopRetryer{}, Credentials: aws.AnonymousCredentials{}})
+	})
 }
 
-func checkTenant(t *testing.T, tenantID string) {
-	t.Helper()
-	if tenantID != tenant {
-		t.Errorf("client asked for tenant %q, want %q", tenantID, tenant)
+// stubClient makes, with newClient, a client whose stub for service plays
+// script, and returns a function that hands it to the tests' tenant.
+func stubClient[API any](t *testing.T, service string, script []exchange, newClient func(*stub) API) func(context.Context, string) (API, error) {
+	s := &stub{t: t, service: service, script: script}
+	t.Cleanup(s.done)
+	client := newClient(s)
+	return func(_ context.Context, tenantID string) (API, error) {
+		if tenantID != tenant {
+			t.Errorf("client asked for tenant %q, want %q", tenantID, tenant)
+		}
+		return client, nil
 	}
 }
 
@@ -311,14 +289,5 @@ func assertError(t *testing.T, got, want error) {
 // permissions no code calls. (The stubs fail a test whose call makes an
 // operation its list does not name.)
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 && flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" {
-		for _, list := range []*operationList{snapshotOperations, deleteOperations} {
-			if unseen := list.unseen(); len(unseen) > 0 {
-				fmt.Fprintf(os.Stderr, "FAIL: %s lists actions no test made: %v\n", list.name, unseen)
-				code = 1
-			}
-		}
-	}
-	os.Exit(code)
+	awstest.Main(m, func() error { return errors.Join(snapshotOperations.check(), deleteOperations.check()) })
 }

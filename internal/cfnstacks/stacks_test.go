@@ -3,7 +3,6 @@ package cfnstacks_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/stacksnap/stacksnap/internal/awsaccounts"
+	"github.com/stacksnap/stacksnap/internal/awstest"
 	"github.com/stacksnap/stacksnap/internal/cfnstacks"
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 )
@@ -387,15 +387,11 @@ func newStub(t *testing.T, exchanges ...exchange) *stub {
 }
 
 func (s *stub) RoundTrip(req *http.Request) (*http.Response, error) {
-	raw, err := io.ReadAll(req.Body)
+	form, err := awstest.QueryForm(req)
 	if err != nil {
 		return nil, err
 	}
-	form, err := url.ParseQuery(string(raw))
-	if err != nil {
-		return nil, err
-	}
-	recordOperation("cloudformation:" + form.Get("Action"))
+	operations.Record("cloudformation:" + form.Get("Action"))
 	if req.Method != http.MethodPost || req.URL.Host != "cloudformation.us-east-1.amazonaws.com" || form.Get("Version") != "2010-05-15" {
 		s.t.Errorf("request %s %s Version=%s, want POST to CloudFormation's endpoint, API version 2010-05-15",
 			req.Method, req.URL, form.Get("Version"))
@@ -417,12 +413,7 @@ func (s *stub) RoundTrip(req *http.Request) (*http.Response, error) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		return &http.Response{
-			StatusCode: status,
-			Header:     http.Header{"Content-Type": {"text/xml"}},
-			Body:       io.NopCloser(strings.NewReader(strings.NewReplacer(e.replace...).Replace(string(body)))),
-			Request:    req,
-		}, nil
+		return awstest.Response(req, status, "text/xml", strings.NewReplacer(e.replace...).Replace(string(body))), nil
 	}
 	s.t.Errorf("unexpected request: %s", form.Encode())
 	return nil, errors.New("stub: unexpected request")
@@ -435,7 +426,7 @@ func TestTenantRoleRefused(t *testing.T) {
 		body := `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code>` +
 			`<Message>User: arn:aws:sts::123456789012:assumed-role/api/x is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/stacksnap</Message>` +
 			`</Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>`
-		return &http.Response{StatusCode: 403, Header: http.Header{"Content-Type": {"text/xml"}}, Body: io.NopCloser(strings.NewReader(body)), Request: req}, nil
+		return awstest.Response(req, http.StatusForbidden, "text/xml", body), nil
 	})
 	cfg := awsConfig(denied)
 	accounts := awsaccounts.New(cfg, tenantID, "stacksnap", sts.NewFromConfig(cfg))

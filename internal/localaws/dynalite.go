@@ -15,8 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,10 +59,7 @@ type DynaliteOptions struct {
 type Dynalite struct {
 	Endpoint string // http://127.0.0.1:PORT
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has been waited for
-	stderr *tailBuffer
-	stop   sync.Once
+	proc *child
 }
 
 const (
@@ -116,30 +111,18 @@ func startDynaliteOnPort(ctx context.Context, node, cli string, port int, opts D
 	if opts.Path != "" {
 		args = append(args, "--path", opts.Path)
 	}
+	cmd := exec.Command(node, args...)
+	listening := &lineWatch{want: []byte("Dynalite listening"), seen: make(chan struct{})}
+	cmd.Stdout = listening
 	d := &Dynalite{
 		Endpoint: "http://127.0.0.1:" + strconv.Itoa(port),
-		cmd:      exec.Command(node, args...),
-		exited:   make(chan struct{}),
-		stderr:   &tailBuffer{max: 64 << 10},
+		proc:     newChild("dynalite", cmd, opts.Stderr, 0), // no grace: Stop kills at once
 	}
-	listening := &lineWatch{want: []byte("Dynalite listening"), seen: make(chan struct{})}
-	d.cmd.Stdout = listening
-	d.cmd.Stderr = d.stderr
-	if opts.Stderr != nil {
-		d.cmd.Stderr = io.MultiWriter(d.stderr, opts.Stderr)
+	if err := d.proc.start(nil); err != nil {
+		return nil, err
 	}
-	d.cmd.SysProcAttr = childProcAttr()
-	if err := d.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("localaws: start dynalite: %w", err)
-	}
-	go func() {
-		_ = d.cmd.Wait() // the exit status of a killed child says nothing useful
-		close(d.exited)
-	}()
-
 	if err := d.waitReady(ctx, listening.seen); err != nil {
-		d.Stop()
-		return nil, fmt.Errorf("localaws: dynalite on port %d: %w; stderr:\n%s", port, err, d.stderr.String())
+		return nil, d.proc.abort(fmt.Sprintf("dynalite on port %d", port), err)
 	}
 	return d, nil
 }
@@ -152,7 +135,7 @@ func (d *Dynalite) waitReady(ctx context.Context, listening <-chan struct{}) err
 	defer cancel()
 	select {
 	case <-listening:
-	case <-d.exited:
+	case <-d.proc.Exited():
 		return errExitedEarly
 	case <-ctx.Done():
 		return fmt.Errorf("not listening after %s", dynaliteReadyTimeout)
@@ -165,7 +148,7 @@ func (d *Dynalite) waitReady(ctx context.Context, listening <-chan struct{}) err
 			return nil
 		}
 		select {
-		case <-d.exited:
+		case <-d.proc.Exited():
 			return errExitedEarly
 		case <-ctx.Done():
 			return fmt.Errorf("not answering after %s (last error: %v)", dynaliteReadyTimeout, err)
@@ -176,18 +159,7 @@ func (d *Dynalite) waitReady(ctx context.Context, listening <-chan struct{}) err
 
 // Stop kills dynalite and its process group, and waits for it to exit. It
 // is safe to call more than once.
-func (d *Dynalite) Stop() {
-	d.stop.Do(func() {
-		select {
-		case <-d.exited: // already gone: its pid may belong to someone else now
-		default:
-			// A negative pid signals the whole group (Setpgid made the
-			// child its leader), so nothing node spawned outlives it.
-			_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-		}
-		<-d.exited
-	})
-}
+func (d *Dynalite) Stop() { d.proc.Stop() }
 
 // freeLoopbackPort asks the kernel for a free port. dynalite cannot do it
 // itself: its CLI turns --port 0 into its default, 4567.
@@ -216,29 +188,6 @@ func DynamoDBClient(endpoint string) *dynamodb.Client {
 		o.BaseEndpoint = aws.String(endpoint)
 		o.HTTPClient = httpClient
 	})
-}
-
-// tailBuffer keeps the last max bytes written to it, for error reports.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.Write(p)
-	if extra := b.buf.Len() - b.max; extra > 0 {
-		b.buf.Next(extra)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // lineWatch closes seen once the output written to it contains want. The

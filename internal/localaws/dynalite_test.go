@@ -156,7 +156,7 @@ func TestStartDynalitePersistsToPath(t *testing.T) {
 
 func TestStopEndsTheProcess(t *testing.T) {
 	d := startDynalite(t, DynaliteOptions{})
-	pid := d.cmd.Process.Pid
+	pid := d.proc.cmd.Process.Pid
 	d.Stop()
 	d.Stop() // a second Stop is harmless
 

@@ -13,8 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -51,10 +49,7 @@ type StepFunctionsOptions struct {
 type StepFunctions struct {
 	Endpoint string // http://127.0.0.1:PORT
 
-	cmd    *exec.Cmd
-	exited chan struct{} // closed when the process has been waited for
-	stderr *tailBuffer
-	stop   sync.Once
+	proc *child
 }
 
 const (
@@ -109,27 +104,16 @@ func StartStepFunctions(ctx context.Context, opts StepFunctionsOptions) (*StepFu
 	// failure) the file is not needed.
 	defer os.Remove(cfgPath)
 
-	s := &StepFunctions{
-		cmd:    exec.Command(node, server, cfgPath),
-		exited: make(chan struct{}),
-		stderr: &tailBuffer{max: 64 << 10},
-	}
+	cmd := exec.Command(node, server, cfgPath)
 	// Quoted, so a repository path with spaces still works.
-	s.cmd.Env = append(os.Environ(), "NODE_OPTIONS="+strings.TrimSpace(os.Getenv("NODE_OPTIONS")+` --require "`+polyfill+`"`))
-	s.cmd.Stderr = s.stderr
-	if opts.Stderr != nil {
-		s.cmd.Stderr = io.MultiWriter(s.stderr, opts.Stderr)
-	}
-	s.cmd.SysProcAttr = childProcAttr()
-	stdout, err := s.cmd.StdoutPipe()
+	cmd.Env = append(os.Environ(), "NODE_OPTIONS="+strings.TrimSpace(os.Getenv("NODE_OPTIONS")+` --require "`+polyfill+`"`))
+	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("localaws: start sfn-server: %w", err)
 	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("localaws: start sfn-server: %w", err)
-	}
+	s := &StepFunctions{proc: newChild("sfn-server", cmd, opts.Stderr, stepFunctionsStopGrace)}
 	endpoint := make(chan string, 1)
-	go func() {
+	err = s.proc.start(func() {
 		lines := bufio.NewScanner(stdout)
 		for lines.Scan() {
 			if ep, ok := strings.CutPrefix(lines.Text(), listeningPrefix); ok {
@@ -139,24 +123,24 @@ func StartStepFunctions(ctx context.Context, opts StepFunctionsOptions) (*StepFu
 		}
 		// Keep reading, so the server never blocks on a full pipe.
 		_, _ = io.Copy(io.Discard, stdout)
-		_ = s.cmd.Wait() // the exit status of a killed child says nothing useful
-		close(s.exited)
-	}()
+	})
+	if err != nil {
+		return nil, err
+	}
 
 	timer := time.NewTimer(stepFunctionsReadyTimeout)
 	defer timer.Stop()
 	select {
 	case s.Endpoint = <-endpoint:
 		return s, nil
-	case <-s.exited:
+	case <-s.proc.Exited():
 		err = errors.New("exited before it listened")
 	case <-timer.C:
 		err = fmt.Errorf("not listening after %s", stepFunctionsReadyTimeout)
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	s.Stop()
-	return nil, fmt.Errorf("localaws: sfn-server: %w; stderr:\n%s", err, s.stderr.String())
+	return nil, s.proc.abort("sfn-server", err)
 }
 
 func writeSFNServerConfig(opts StepFunctionsOptions) (string, error) {
@@ -195,24 +179,7 @@ func writeSFNServerConfig(opts StepFunctionsOptions) (string, error) {
 // Stop ends the server and its process group and waits for it to exit: it
 // asks first, so the state log is flushed, then kills. It is safe to call
 // more than once.
-func (s *StepFunctions) Stop() {
-	s.stop.Do(func() {
-		select {
-		case <-s.exited: // already gone: its pid may belong to someone else now
-			return
-		default:
-		}
-		// A negative pid signals the whole group (Setpgid made the child
-		// its leader).
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(stepFunctionsStopGrace):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.exited
-		}
-	})
-}
+func (s *StepFunctions) Stop() { s.proc.Stop() }
 
 // Event is one entry of an execution's event log, as aws-local-stepfunctions
 // records it.
