@@ -75,7 +75,9 @@ func TestMarkFailedReturnsItsResult(t *testing.T) {
 // state machine retries and catches on.
 func TestErrorsAreNotWrapped(t *testing.T) {
 	throttled := &snapshot.ThrottlingError{Message: "Rate exceeded"}
-	h := func(ctx context.Context, in snapshot.WorkflowInput) (snapshot.PlanOutput, error) { return snapshot.PlanOutput{}, throttled }
+	h := func(ctx context.Context, in snapshot.WorkflowInput) (snapshot.PlanOutput, error) {
+		return snapshot.PlanOutput{}, throttled
+	}
 	_, err := call(context.Background(), json.RawMessage(`{}`), h)
 	if err != throttled {
 		t.Fatalf("err = %#v, want the task's own *ThrottlingError", err)
