@@ -21,3 +21,12 @@ func (e *ResourceSnapshotError) Error() string { return e.Message }
 type StackChangedError struct{ Message string }
 
 func (e *StackChangedError) Error() string { return e.Message }
+
+// BusyError means the resource cannot be snapshotted right now but will
+// be later: an RDS instance in its backup window, too many snapshots of
+// the account in progress, a table being updated. It is not an error of
+// the snapshot: the workflow tries the start again at its next check,
+// with the growing wait, until BusyLimit has passed.
+type BusyError struct{ Message string }
+
+func (e *BusyError) Error() string { return e.Message }
