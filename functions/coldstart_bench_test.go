@@ -60,7 +60,7 @@ func invokeFresh(b *testing.B, rie, bootstrap, event, answer string) (time.Durat
 		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=dummy", "AWS_SECRET_ACCESS_KEY=dummy",
 		"TABLE_NAME=t", "STATE_MACHINE_ARN=arn:aws:states:us-east-1:123456789012:stateMachine:s",
 		"MAX_SNAPSHOTS_PER_STACK=32", "LOCK_GRACE_SECONDS=120", "DEPLOYMENT_ACCOUNT_ID=123456789012",
-		"FIRST_WAIT_SECONDS=15", "MAX_WAIT_SECONDS=3600", "REBOOT_INSTANCES=false")
+		"FIRST_WAIT_SECONDS=15", "MAX_WAIT_SECONDS=3600", "BUSY_LIMIT_SECONDS=21600", "REBOOT_INSTANCES=false")
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -39,6 +39,7 @@ func main() {
 		ParseTemplate: cfntemplate.Parse,
 		FirstWait:     cfg.FirstWaitSeconds,
 		MaxWait:       cfg.MaxWaitSeconds,
+		BusyLimit:     cfg.BusyLimitSeconds,
 		Log:           log,
 	}
 	lambda.Start(taskhandler.New(tasks))

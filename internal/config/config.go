@@ -37,6 +37,9 @@ type Workflow struct {
 	// and doubles up to MaxWaitSeconds.
 	FirstWaitSeconds int `env:"FIRST_WAIT_SECONDS"`
 	MaxWaitSeconds   int `env:"MAX_WAIT_SECONDS"`
+	// BusyLimitSeconds is how long a resource may stay busy (e.g. an RDS
+	// instance in its backup window) before its snapshot fails.
+	BusyLimitSeconds int `env:"BUSY_LIMIT_SECONDS"`
 	// RebootInstances asks EC2 to reboot instances while their AMI is made.
 	RebootInstances bool `env:"REBOOT_INSTANCES"`
 	Accounts

@@ -34,7 +34,7 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	if got := strings.Join(Names(Workflow{}), ","); got != "TABLE_NAME,FIRST_WAIT_SECONDS,MAX_WAIT_SECONDS,REBOOT_INSTANCES,DEPLOYMENT_ACCOUNT_ID,TENANT_ROLE_NAME" {
+	if got := strings.Join(Names(Workflow{}), ","); got != "TABLE_NAME,FIRST_WAIT_SECONDS,MAX_WAIT_SECONDS,BUSY_LIMIT_SECONDS,REBOOT_INSTANCES,DEPLOYMENT_ACCOUNT_ID,TENANT_ROLE_NAME" {
 		t.Fatalf("names = %s", got)
 	}
 }

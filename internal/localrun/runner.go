@@ -139,7 +139,9 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 	tasks := &snapshot.Tasks{
 		Store: r.Store, Stacks: stacks, Snapshotters: snapshotters,
 		ParseTemplate: cfntemplate.Parse,
-		FirstWait:     1, MaxWait: 30, // seconds; the local Wait state is overridden by WaitMs
+		// Seconds; the local Wait state is overridden by WaitMs, so the
+		// busy limit counts checks here rather than time.
+		FirstWait: 1, MaxWait: 30, BusyLimit: 60,
 		Log: logger,
 	}
 	handle := taskhandler.New(tasks)

@@ -129,8 +129,18 @@ func (m *memStore) SetPlan(_ context.Context, key Key, plan map[string]ResourceP
 	return m.update(key, func(s *Snapshot) { s.Resources = plan })
 }
 
+// SetResource also writes on a FAILED snapshot, so that an artefact that
+// a late task made is still recorded.
 func (m *memStore) SetResource(_ context.Context, key Key, p ResourceProgress) error {
-	return m.update(key, func(s *Snapshot) { s.Resources[p.LogicalID] = p })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.snaps[key]
+	if !ok || s.Action != ActionCreate || s.Status == StatusComplete {
+		return ErrStoreConflict
+	}
+	s.Resources[p.LogicalID] = p
+	m.snaps[key] = clone(s)
+	return nil
 }
 
 func (m *memStore) Complete(_ context.Context, key Key, data StackData, reason string) error {
@@ -210,6 +220,7 @@ type fakeSnapshotter struct {
 	doneAfter int
 	failure   string
 	throttle  int
+	busy      int
 	startErr  error
 }
 
@@ -217,6 +228,10 @@ func (f *fakeSnapshotter) Start(_ context.Context, req ArtefactRequest) (Resourc
 	if f.throttle > 0 {
 		f.throttle--
 		return nil, &ThrottlingError{Message: "Rate exceeded"}
+	}
+	if f.busy > 0 {
+		f.busy--
+		return nil, &BusyError{Message: "InvalidDBInstanceState: the instance is backing up"}
 	}
 	if f.startErr != nil {
 		return nil, f.startErr

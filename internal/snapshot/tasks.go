@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
+	"time"
 )
 
 // Tasks are the steps of the snapshot workflow. The state machine calls
@@ -28,6 +30,10 @@ type Tasks struct {
 	// with the logarithm of its duration, not linearly.
 	FirstWait int
 	MaxWait   int
+	// BusyLimit is how long, in seconds, a resource may stay busy (an RDS
+	// instance in its backup window, too many snapshots in progress)
+	// before its snapshot fails.
+	BusyLimit int
 	Log       *slog.Logger
 }
 
@@ -88,7 +94,7 @@ func (t *Tasks) Plan(ctx context.Context, in WorkflowInput) (PlanOutput, error) 
 			out.LogicalIDs = append(out.LogicalIDs, id)
 		}
 	}
-	sort.Strings(out.LogicalIDs)
+	slices.Sort(out.LogicalIDs)
 	return out, nil
 }
 
@@ -104,7 +110,9 @@ func (t *Tasks) plan(ctx context.Context, snap Snapshot) (map[string]ResourcePro
 	plan := make(map[string]ResourceProgress, len(resources))
 	for _, r := range resources {
 		state := ResourcePending
-		if _, ok := t.Snapshotters[r.Type]; !ok {
+		// A resource with no physical id was never made (its creation
+		// failed): there is nothing to snapshot.
+		if _, ok := t.Snapshotters[r.Type]; !ok || r.PhysicalID == "" {
 			state = ResourceNoSnapshot
 		}
 		plan[r.LogicalID] = ResourceProgress{LogicalID: r.LogicalID, PhysicalID: r.PhysicalID, Type: r.Type, State: state}
@@ -123,9 +131,22 @@ func (t *Tasks) StartArtefact(ctx context.Context, in ArtefactStep) (ArtefactSte
 	if res.State != ResourcePending {
 		return in, nil
 	}
+	return t.start(ctx, snap, res, snapshotter, in)
+}
+
+// start asks the snapshotter for the artefact. A busy resource stays
+// PENDING and is started again at the next check, until BusyLimit.
+func (t *Tasks) start(ctx context.Context, snap Snapshot, res ResourceProgress, snapshotter Snapshotter, in ArtefactStep) (ArtefactStep, error) {
 	data, err := snapshotter.Start(ctx, t.artefactRequest(snap, res))
+	var busy *BusyError
+	if errors.As(err, &busy) {
+		if in.WaitedSeconds < t.BusyLimit {
+			return in, nil
+		}
+		err = &ResourceSnapshotError{Message: fmt.Sprintf("still busy after %s: %s", time.Duration(in.WaitedSeconds)*time.Second, busy.Message)}
+	}
 	if err != nil {
-		return in, t.resourceError(res, err)
+		return in, t.failResource(ctx, snap, res, err)
 	}
 	res.State, res.Data = ResourceInProgress, data
 	if err := t.Store.SetResource(ctx, snap.Key, res); err != nil {
@@ -134,41 +155,60 @@ func (t *Tasks) StartArtefact(ctx context.Context, in ArtefactStep) (ArtefactSte
 	return in, nil
 }
 
-// CheckArtefact asks whether one resource's artefact is ready.
+// CheckArtefact asks whether one resource's artefact is ready; a resource
+// that was busy at its start is started again.
 func (t *Tasks) CheckArtefact(ctx context.Context, in ArtefactStep) (ArtefactStep, error) {
 	snap, res, snapshotter, err := t.resource(ctx, in)
 	if err != nil {
 		return in, err
 	}
 	in.WaitedSeconds += in.WaitSeconds
-	if res.State == ResourceComplete {
+	in.WaitSeconds = min(max(in.WaitedSeconds/2, t.FirstWait), t.MaxWait)
+	switch res.State {
+	case ResourceComplete:
 		in.Done = true
 		return in, nil
+	case ResourcePending:
+		return t.start(ctx, snap, res, snapshotter, in)
 	}
 	progress, err := snapshotter.Check(ctx, t.artefactRequest(snap, res), res.Data)
 	if err != nil {
-		return in, t.resourceError(res, err)
+		return in, t.failResource(ctx, snap, res, err)
 	}
 	if progress.Data != nil {
 		res.Data = progress.Data
 	}
 	switch {
 	case progress.Failure != "":
-		res.State, res.Reason = ResourceFailed, progress.Failure
-		if err := t.Store.SetResource(ctx, snap.Key, res); err != nil {
-			return in, fmt.Errorf("record failure of %s: %w", res.LogicalID, err)
-		}
-		return in, &ResourceSnapshotError{Message: describe(res) + ": " + progress.Failure}
+		return in, t.failResource(ctx, snap, res, &ResourceSnapshotError{Message: progress.Failure})
 	case progress.Done:
 		res.State = ResourceComplete
 		if err := t.Store.SetResource(ctx, snap.Key, res); err != nil {
 			return in, fmt.Errorf("record completion of %s: %w", res.LogicalID, err)
 		}
 		in.Done = true
-	default:
-		in.WaitSeconds = min(max(in.WaitedSeconds/2, t.FirstWait), t.MaxWait)
 	}
 	return in, nil
+}
+
+// failResource returns the error of a resource's snapshotter as the state
+// machine needs it: throttling stays retryable as it is; a permanent
+// failure is recorded on the resource (so that the snapshot's reason can
+// name it, whatever the state machine passes on) and returned naming it.
+func (t *Tasks) failResource(ctx context.Context, snap Snapshot, res ResourceProgress, err error) error {
+	var throttled *ThrottlingError
+	if errors.As(err, &throttled) {
+		return throttled
+	}
+	var failed *ResourceSnapshotError
+	if !errors.As(err, &failed) {
+		return err
+	}
+	res.State, res.Reason = ResourceFailed, failed.Message
+	if err := t.Store.SetResource(ctx, snap.Key, res); err != nil {
+		return fmt.Errorf("record failure of %s: %w", res.LogicalID, err)
+	}
+	return &ResourceSnapshotError{Message: describe(res) + ": " + failed.Message}
 }
 
 // Finalize writes the stack's dump on the record, marks it COMPLETE and
@@ -196,7 +236,7 @@ func (t *Tasks) complete(ctx context.Context, snap Snapshot) error {
 			return fmt.Errorf("finalize: resource %s is %s", res.LogicalID, res.State)
 		}
 	}
-	stack, err := t.liveStack(ctx, snap)
+	stack, err := t.unchangedStack(ctx, snap)
 	if err != nil {
 		return err
 	}
@@ -215,11 +255,53 @@ func (t *Tasks) complete(ctx context.Context, snap Snapshot) error {
 	return nil
 }
 
-// MarkFailed marks the snapshot FAILED with the reason the workflow caught,
-// and frees the stack. Artefacts already made stay on the record, so that
-// deleting the snapshot removes them.
+// unchangedStack checks, before the stack's template is dumped next to the
+// artefacts, that the stack is the one they were made from: at rest, with
+// the resources and physical ids of the plan.
+func (t *Tasks) unchangedStack(ctx context.Context, snap Snapshot) (Stack, error) {
+	stack, err := t.liveStack(ctx, snap)
+	if err != nil {
+		return Stack{}, err
+	}
+	if action, busy := busyAction(stack.Status); busy {
+		return Stack{}, &StackChangedError{Message: fmt.Sprintf("the stack %s was being changed (%s) during the snapshot", snap.StackName, action)}
+	}
+	resources, err := t.Stacks.Resources(ctx, snap.TenantID, stack)
+	if err != nil {
+		return Stack{}, err
+	}
+	now := make(map[string]string, len(resources))
+	for _, r := range resources {
+		now[r.LogicalID] = r.PhysicalID
+		if _, planned := snap.Resources[r.LogicalID]; !planned {
+			return Stack{}, &StackChangedError{Message: fmt.Sprintf("the stack %s changed during the snapshot: %s was added", snap.StackName, r.LogicalID)}
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(snap.Resources)) {
+		physical, ok := now[id]
+		switch {
+		case !ok:
+			return Stack{}, &StackChangedError{Message: fmt.Sprintf("the stack %s changed during the snapshot: %s was removed", snap.StackName, id)}
+		case physical != snap.Resources[id].PhysicalID:
+			return Stack{}, &StackChangedError{Message: fmt.Sprintf("the stack %s changed during the snapshot: %s was replaced", snap.StackName, id)}
+		}
+	}
+	return stack, nil
+}
+
+// MarkFailed marks the snapshot FAILED and frees the stack. The reason
+// names the resource whose artefact failed, as recorded on the snapshot
+// (the error the state machine passes on may not say: a Distributed Map
+// reports only that an iteration failed); else it is the caught error.
+// Artefacts already made stay on the record, so that deleting the snapshot
+// removes them.
 func (t *Tasks) MarkFailed(ctx context.Context, in FailInput) (Result, error) {
 	reason := ReasonFailedPrefix + failureMessage(in.Error)
+	if snap, err := t.Store.Snapshot(ctx, in.Key()); err == nil {
+		if failed := failedResources(snap); failed != "" {
+			reason = ReasonFailedPrefix + failed
+		}
+	}
 	t.Log.WarnContext(ctx, "snapshot failed", "snapshot_id", in.SnapshotID, "stack_id", in.StackID,
 		"tenant_id", in.TenantID, "error", in.Error.Error, "cause", in.Error.Cause)
 	if err := t.Store.Fail(ctx, in.Key(), reason); err != nil && !errors.Is(err, ErrStoreConflict) {
@@ -229,6 +311,17 @@ func (t *Tasks) MarkFailed(ctx context.Context, in FailInput) (Result, error) {
 		return Result{}, err
 	}
 	return Result{SnapshotID: in.SnapshotID, Status: StatusFailed}, nil
+}
+
+// failedResources describes the resources whose artefact failed, or "".
+func failedResources(snap Snapshot) string {
+	var failed []string
+	for _, id := range slices.Sorted(maps.Keys(snap.Resources)) {
+		if res := snap.Resources[id]; res.State == ResourceFailed {
+			failed = append(failed, describe(res)+": "+res.Reason)
+		}
+	}
+	return strings.Join(failed, "; ")
 }
 
 // failureMessage turns a caught error into the end of a status_reason. The
@@ -306,20 +399,6 @@ func (t *Tasks) artefactRequest(snap Snapshot, res ResourceProgress) ArtefactReq
 		StackName: snap.StackName,
 		Resource:  Resource{LogicalID: res.LogicalID, PhysicalID: res.PhysicalID, Type: res.Type},
 	}
-}
-
-// resourceError keeps throttling retryable and names the resource in any
-// permanent error a snapshotter reports.
-func (t *Tasks) resourceError(res ResourceProgress, err error) error {
-	var throttled *ThrottlingError
-	if errors.As(err, &throttled) {
-		return throttled
-	}
-	var failed *ResourceSnapshotError
-	if errors.As(err, &failed) {
-		return &ResourceSnapshotError{Message: describe(res) + ": " + failed.Message}
-	}
-	return err
 }
 
 // describe names a resource for a person: "DataVolume (AWS::EC2::Volume vol-0abc)".

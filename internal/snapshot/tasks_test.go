@@ -38,7 +38,7 @@ func newTasksFixture(t *testing.T) *tasksFixture {
 			var m map[string]any
 			return m, json.Unmarshal(b, &m)
 		},
-		FirstWait: 5, MaxWait: 30,
+		FirstWait: 5, MaxWait: 30, BusyLimit: 60,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	f.snap = mustCreate(f.serviceFixture)
@@ -224,5 +224,118 @@ func TestMarkFailed(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestTasksBusyResource(t *testing.T) {
+	ctx := context.Background()
+	t.Run("StartedAgainAtTheNextCheck", func(t *testing.T) {
+		f := newTasksFixture(t)
+		f.volume.busy = 2
+		_, _ = f.tasks.Plan(ctx, f.input())
+		step, err := f.tasks.StartArtefact(ctx, ArtefactStep{WorkflowInput: f.input(), LogicalID: "Data"})
+		if err != nil || step.Done {
+			t.Fatalf("busy start: %+v %v", step, err)
+		}
+		if snap, _ := f.store.Snapshot(ctx, f.snap.Key); snap.Resources["Data"].State != ResourcePending {
+			t.Fatalf("a busy resource stays PENDING, got %s", snap.Resources["Data"].State)
+		}
+		if err := f.runResource(t, "Data"); err != nil {
+			t.Fatal(err)
+		}
+		if f.volume.starts != 1 {
+			t.Fatalf("starts = %d", f.volume.starts)
+		}
+	})
+	t.Run("ErrBusyTooLong", func(t *testing.T) {
+		f := newTasksFixture(t)
+		f.volume.busy = 1000
+		_, _ = f.tasks.Plan(ctx, f.input())
+		err := f.runResource(t, "Data")
+		var rse *ResourceSnapshotError
+		if !errors.As(err, &rse) || !strings.HasPrefix(rse.Message, "Data (AWS::EC2::Volume vol-1): still busy after 1m") ||
+			!strings.HasSuffix(rse.Message, "InvalidDBInstanceState: the instance is backing up") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestTasksRecordFailures(t *testing.T) {
+	ctx := context.Background()
+	t.Run("PermanentStartErrorIsRecordedAndNamesTheReason", func(t *testing.T) {
+		f := newTasksFixture(t)
+		f.volume.startErr = &ResourceSnapshotError{Message: "InvalidVolume.NotFound: the volume vol-1 does not exist"}
+		_, _ = f.tasks.Plan(ctx, f.input())
+		_, _ = f.tasks.StartArtefact(ctx, ArtefactStep{WorkflowInput: f.input(), LogicalID: "Data"})
+		// A Distributed Map passes on only that an iteration failed.
+		_, err := f.tasks.MarkFailed(ctx, FailInput{WorkflowInput: f.input(), Error: TaskError{Error: "States.ExceedToleratedFailureThreshold", Cause: "The specified tolerated failure threshold was exceeded"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap, _ := f.store.Snapshot(ctx, f.snap.Key)
+		if want := "Resource SNAPSHOT failed: Data (AWS::EC2::Volume vol-1): InvalidVolume.NotFound: the volume vol-1 does not exist"; *snap.StatusReason != want {
+			t.Fatalf("reason %q, want %q", *snap.StatusReason, want)
+		}
+	})
+	t.Run("ArtefactMadeAfterTheSnapshotFailedIsStillRecorded", func(t *testing.T) {
+		f := newTasksFixture(t)
+		_, _ = f.tasks.Plan(ctx, f.input())
+		// Another resource failed and MarkFailed ran while this start was on its way.
+		if err := f.store.Fail(ctx, f.snap.Key, "Resource SNAPSHOT failed: Logs: boom"); err != nil {
+			t.Fatal(err)
+		}
+		snap, _ := f.store.Snapshot(ctx, f.snap.Key)
+		res := snap.Resources["Data"]
+		if _, err := f.tasks.start(ctx, snap, res, f.volume, ArtefactStep{WorkflowInput: f.input(), LogicalID: "Data"}); err != nil {
+			t.Fatal(err)
+		}
+		snap, _ = f.store.Snapshot(ctx, f.snap.Key)
+		if got := snap.Resources["Data"]; got.Data["snapshot_id"] != "snap-Data" || snap.Status != StatusFailed {
+			t.Fatalf("resource %+v on a %s snapshot: the artefact must be recorded", got, snap.Status)
+		}
+	})
+}
+
+func TestFinalizeRefusesAChangedStack(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		change  func(f *tasksFixture)
+		message string
+	}{
+		{"ErrStackUpdating", func(f *tasksFixture) { setStatus(f.serviceFixture, "UPDATE_IN_PROGRESS") }, "the stack web was being changed (UPDATE) during the snapshot"},
+		{"ErrResourceReplaced", func(f *tasksFixture) { f.stacks.resources[stackID][0].PhysicalID = "vol-new" }, "the stack web changed during the snapshot: Data was replaced"},
+		{"ErrResourceAdded", func(f *tasksFixture) {
+			f.stacks.resources[stackID] = append(f.stacks.resources[stackID], Resource{LogicalID: "Extra", PhysicalID: "x", Type: "AWS::SNS::Topic"})
+		}, "the stack web changed during the snapshot: Extra was added"},
+		{"ErrResourceRemoved", func(f *tasksFixture) { f.stacks.resources[stackID] = f.stacks.resources[stackID][1:] }, "the stack web changed during the snapshot: Data was removed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newTasksFixture(t)
+			plan, _ := f.tasks.Plan(ctx, f.input())
+			for _, id := range plan.LogicalIDs {
+				f.volume.checks = 0
+				if err := f.runResource(t, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tt.change(f)
+			_, err := f.tasks.Finalize(ctx, f.input())
+			var changed *StackChangedError
+			if !errors.As(err, &changed) || changed.Message != tt.message {
+				t.Fatalf("err = %v, want %q", err, tt.message)
+			}
+		})
+	}
+}
+
+func TestPlanSkipsResourcesNeverMade(t *testing.T) {
+	ctx := context.Background()
+	f := newTasksFixture(t)
+	f.stacks.resources[stackID][1].PhysicalID = "" // Logs: CREATE_FAILED
+	plan, err := f.tasks.Plan(ctx, f.input())
+	if err != nil || strings.Join(plan.LogicalIDs, ",") != "Data" {
+		t.Fatalf("plan %v %v", plan.LogicalIDs, err)
 	}
 }

@@ -5,6 +5,7 @@ package taskhandler
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/stacksnap/stacksnap/internal/snapshot"
@@ -16,9 +17,9 @@ type Event struct {
 	Input json.RawMessage `json:"input"`
 }
 
-// New returns the function the workflow Lambda runs. Errors of the tasks
-// are returned as they are, not wrapped: Lambda reports an error's type
-// name, and the state machine retries and catches on it.
+// New returns the function the workflow Lambda runs. The tasks' typed
+// errors are returned unwrapped: Lambda reports an error's type name, and
+// the state machine retries and catches on it.
 func New(tasks *snapshot.Tasks) func(ctx context.Context, ev Event) (any, error) {
 	return func(ctx context.Context, ev Event) (any, error) {
 		switch ev.Task {
@@ -44,7 +45,25 @@ func call[In, Out any](ctx context.Context, raw json.RawMessage, task func(conte
 	}
 	out, err := task(ctx, in)
 	if err != nil {
-		return nil, err
+		return nil, typed(err)
 	}
 	return out, nil
+}
+
+// typed finds the error the state machine routes on inside a wrapped one:
+// Lambda names an error by its outermost type, and a *ThrottlingError
+// wrapped with context would read as an internal error and not be retried.
+func typed(err error) error {
+	var throttled *snapshot.ThrottlingError
+	var failed *snapshot.ResourceSnapshotError
+	var changed *snapshot.StackChangedError
+	switch {
+	case errors.As(err, &throttled):
+		return throttled
+	case errors.As(err, &failed):
+		return failed
+	case errors.As(err, &changed):
+		return changed
+	}
+	return err
 }

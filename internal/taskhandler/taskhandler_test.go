@@ -3,6 +3,7 @@ package taskhandler
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -81,5 +82,15 @@ func TestErrorsAreNotWrapped(t *testing.T) {
 	_, err := call(context.Background(), json.RawMessage(`{}`), h)
 	if err != throttled {
 		t.Fatalf("err = %#v, want the task's own *ThrottlingError", err)
+	}
+}
+
+func TestWrappedTypedErrorsAreUnwrapped(t *testing.T) {
+	throttled := &snapshot.ThrottlingError{Message: "Rate exceeded"}
+	h := func(ctx context.Context, in snapshot.WorkflowInput) (snapshot.PlanOutput, error) {
+		return snapshot.PlanOutput{}, fmt.Errorf("look up stack: %w", throttled)
+	}
+	if _, err := call(context.Background(), json.RawMessage(`{}`), h); err != throttled {
+		t.Fatalf("err = %#v, want the *ThrottlingError inside", err)
 	}
 }
