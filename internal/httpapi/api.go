@@ -25,15 +25,20 @@ type Service interface {
 	Create(ctx context.Context, caller snapshot.Caller, ref snapshot.StackRef, name *string) (snapshot.Snapshot, error)
 	Get(ctx context.Context, caller snapshot.Caller, ref snapshot.StackRef, snapshotID string) (snapshot.Snapshot, error)
 	List(ctx context.Context, caller snapshot.Caller, ref snapshot.StackRef, opts snapshot.ListOptions) ([]snapshot.Snapshot, error)
+	Lookup(ctx context.Context, caller snapshot.Caller, tenantID, name string) (snapshot.Stack, error)
+	ShowStack(ctx context.Context, caller snapshot.Caller, ref snapshot.StackRef) (snapshot.Stack, error)
 }
 
 // Request is an HTTP request as both front doors deliver it.
 type Request struct {
 	Method string
 	Path   string
-	Query  url.Values
-	Body   []byte
-	Caller snapshot.Caller
+	// ClientPath is the path as the client sent it (on API Gateway, with
+	// the stage), for the URLs the API answers with.
+	ClientPath string
+	Query      url.Values
+	Body       []byte
+	Caller     snapshot.Caller
 }
 
 // Response is what the API answers.
@@ -53,7 +58,7 @@ type API struct {
 // error response.
 func (a *API) Serve(ctx context.Context, req Request) Response {
 	requestID := "req-" + uuid.NewString()
-	status, body, err := a.route(ctx, req)
+	status, body, location, err := a.route(ctx, req)
 	if err != nil {
 		he := errorFor(err)
 		if he.Code == http.StatusInternalServerError {
@@ -62,6 +67,9 @@ func (a *API) Serve(ctx context.Context, req Request) Response {
 		status, body = he.Code, he
 	}
 	resp := Response{Status: status, Headers: map[string]string{"X-Openstack-Request-Id": requestID}}
+	if location != "" {
+		resp.Headers["Location"] = location
+	}
 	if status == http.StatusNoContent {
 		return resp
 	}
@@ -70,41 +78,70 @@ func (a *API) Serve(ctx context.Context, req Request) Response {
 	return resp
 }
 
-// route finds the handler of a request: the status and body of a success,
-// or the error to answer.
-func (a *API) route(ctx context.Context, req Request) (int, any, error) {
+// route finds the handler of a request: the status, body and Location of
+// a success, or the error to answer.
+func (a *API) route(ctx context.Context, req Request) (int, any, string, error) {
 	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
 	for _, p := range parts {
 		if p == "" {
-			return 0, nil, errNotFound
+			return 0, nil, "", errNotFound
 		}
 	}
-	// /v1/{tenant_id}/stacks/{stack_name}/{stack_id}/snapshots[/{snapshot_id}[/restore]]
-	if len(parts) < 5 || parts[0] != "v1" || parts[2] != "stacks" {
-		return 0, nil, errNotFound
+	// /v1/{tenant_id}/stacks/{stack_name}[/{stack_id}[/snapshots[/{snapshot_id}[/restore]]]]
+	if len(parts) < 4 || parts[0] != "v1" || parts[2] != "stacks" {
+		return 0, nil, "", errNotFound
+	}
+	if len(parts) == 4 {
+		if req.Method != http.MethodGet {
+			return 0, nil, "", errMethodNotAllowed
+		}
+		return a.lookup(ctx, req, parts[1], parts[3])
 	}
 	ref := snapshot.StackRef{TenantID: parts[1], StackName: parts[3], StackID: parts[4]}
 	rest := parts[5:]
+	var status int
+	var body any
+	var err error
 	switch {
+	case len(rest) == 0 && req.Method == http.MethodGet:
+		// By name alone, /stacks/{name}/snapshots reads as the stack
+		// whose id is "snapshots": there is none.
+		status, body, err = a.showStack(ctx, req, ref)
 	case len(rest) == 0:
-		// A stack's own URL. By name alone, /stacks/{name}/snapshots reads
-		// as a stack whose id is "snapshots".
-		if req.Method != http.MethodGet {
-			return 0, nil, errMethodNotAllowed
-		}
-		return 0, nil, snapshot.Errorf(snapshot.CodeStackNotFound, "The Stack (%s) could not be found.", ref.StackName)
+		err = errMethodNotAllowed
 	case rest[0] != "snapshots":
-		return 0, nil, errNotFound
+		err = errNotFound
 	case len(rest) == 1 && req.Method == http.MethodPost:
-		return a.create(ctx, req, ref)
+		status, body, err = a.create(ctx, req, ref)
 	case len(rest) == 1 && req.Method == http.MethodGet:
-		return a.list(ctx, req, ref)
+		status, body, err = a.list(ctx, req, ref)
 	case len(rest) == 2 && req.Method == http.MethodGet:
-		return a.show(ctx, req, ref, rest[1])
+		status, body, err = a.show(ctx, req, ref, rest[1])
 	case len(rest) <= 2 || (len(rest) == 3 && rest[2] == "restore"):
-		return 0, nil, errMethodNotAllowed
+		err = errMethodNotAllowed
+	default:
+		err = errNotFound
 	}
-	return 0, nil, errNotFound
+	return status, body, "", err
+}
+
+// lookup answers Heat's stack lookup, which Heat clients use to turn a
+// stack's name into its name/id: a redirect to the stack's URL.
+func (a *API) lookup(ctx context.Context, req Request, tenantID, name string) (int, any, string, error) {
+	stack, err := a.Service.Lookup(ctx, req.Caller, tenantID, name)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	location := strings.TrimSuffix(req.ClientPath, "/") + "/" + stack.ID
+	return http.StatusFound, map[string]any{"stack": wireStack(stack, location)}, location, nil
+}
+
+func (a *API) showStack(ctx context.Context, req Request, ref snapshot.StackRef) (int, any, error) {
+	stack, err := a.Service.ShowStack(ctx, req.Caller, ref)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"stack": wireStack(stack, req.ClientPath)}, nil
 }
 
 var (
@@ -192,6 +229,24 @@ func listOptions(q url.Values) (snapshot.ListOptions, error) {
 		opts.Limit = n
 	}
 	return opts, nil
+}
+
+// stackJSON is the part of Heat's stack object that CloudFormation's
+// stack fills.
+type stackJSON struct {
+	ID          string     `json:"id"`
+	StackName   string     `json:"stack_name"`
+	StackStatus string     `json:"stack_status"`
+	Links       []linkJSON `json:"links"`
+}
+
+type linkJSON struct {
+	Href string `json:"href"`
+	Rel  string `json:"rel"`
+}
+
+func wireStack(s snapshot.Stack, self string) stackJSON {
+	return stackJSON{ID: s.ID, StackName: s.Name, StackStatus: s.Status, Links: []linkJSON{{Href: self, Rel: "self"}}}
 }
 
 // snapshotJSON is Heat's snapshot object.

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -39,6 +42,24 @@ func (f *fakeService) Get(_ context.Context, _ snapshot.Caller, _ snapshot.Stack
 	return f.snap, f.err
 }
 
+const stackID = "11111111-2222-3333-4444-555555555555"
+
+func (f *fakeService) Lookup(_ context.Context, _ snapshot.Caller, _, name string) (snapshot.Stack, error) {
+	f.calls = append(f.calls, "lookup "+name)
+	return snapshot.Stack{Name: name, ID: stackID, Status: "UPDATE_COMPLETE"}, f.err
+}
+
+// ShowStack knows one stack id, as CloudFormation would.
+func (f *fakeService) ShowStack(_ context.Context, _ snapshot.Caller, ref snapshot.StackRef) (snapshot.Stack, error) {
+	if f.err != nil {
+		return snapshot.Stack{}, f.err
+	}
+	if ref.StackID != stackID {
+		return snapshot.Stack{}, snapshot.Errorf(snapshot.CodeStackNotFound, "The Stack (%s) could not be found.", ref.StackName)
+	}
+	return snapshot.Stack{Name: ref.StackName, ID: ref.StackID, Status: "UPDATE_COMPLETE"}, nil
+}
+
 func (f *fakeService) List(_ context.Context, _ snapshot.Caller, _ snapshot.StackRef, opts snapshot.ListOptions) ([]snapshot.Snapshot, error) {
 	f.calls = append(f.calls, "list")
 	f.opts = opts
@@ -63,7 +84,7 @@ func newAPI(svc Service) *API {
 
 func serve(api *API, method, path, body string) Response {
 	u, _ := url.Parse(path)
-	return api.Serve(context.Background(), Request{Method: method, Path: u.Path, Query: u.Query(), Body: []byte(body), Caller: snapshot.Caller{AccountID: "123456789012"}})
+	return api.Serve(context.Background(), Request{Method: method, Path: u.Path, ClientPath: "/api" + u.Path, Query: u.Query(), Body: []byte(body), Caller: snapshot.Caller{AccountID: "123456789012"}})
 }
 
 var requestIDPattern = regexp.MustCompile(`^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -188,6 +209,26 @@ func TestErrors(t *testing.T) {
 	}
 }
 
+// TestStackLookup: Heat clients turn a stack name into name/id by asking
+// GET /stacks/{name} without following the redirect, and reading Location.
+func TestStackLookup(t *testing.T) {
+	api := newAPI(&fakeService{})
+	resp := serve(api, "GET", "/v1/123456789012/stacks/web", "")
+	want := "/api/v1/123456789012/stacks/web/" + stackID
+	if resp.Status != 302 || resp.Headers["Location"] != want {
+		t.Fatalf("%d %v", resp.Status, resp.Headers)
+	}
+	var body struct{ Stack stackJSON }
+	if err := json.Unmarshal(resp.Body, &body); err != nil || body.Stack.ID != stackID || body.Stack.StackName != "web" {
+		t.Fatalf("body %s", resp.Body)
+	}
+	// What the redirect leads to: the stack, as far as CloudFormation says.
+	resp = serve(api, "GET", "/v1/123456789012/stacks/web/"+stackID, "")
+	if err := json.Unmarshal(resp.Body, &body); err != nil || resp.Status != 200 || body.Stack.StackStatus != "UPDATE_COMPLETE" {
+		t.Fatalf("%d %s", resp.Status, resp.Body)
+	}
+}
+
 func TestAPIGatewayEvent(t *testing.T) {
 	raw, err := os.ReadFile("../../testdata/events/apigw-rest-proxy.iam-signed-heat-snapshot.derived.json")
 	if err != nil {
@@ -208,6 +249,30 @@ func TestAPIGatewayEvent(t *testing.T) {
 	if resp.Headers["X-Openstack-Request-Id"] == "" {
 		t.Fatal("no request id")
 	}
+	t.Run("LargeAnswersAreGzippedForClientsThatAcceptIt", func(t *testing.T) {
+		big := inProgress
+		big.Data = &snapshot.StackData{Template: map[string]any{"Description": strings.Repeat("x", 200<<10)}}
+		ev := ev
+		ev.HTTPMethod, ev.Path, ev.Body = "GET", base, ""
+		ev.Headers = map[string]string{"Accept-Encoding": "gzip, deflate"}
+		resp, err := newAPI(&fakeService{snap: big}).HandleAPIGateway(context.Background(), ev)
+		if err != nil || !resp.IsBase64Encoded || resp.Headers["Content-Encoding"] != "gzip" {
+			t.Fatalf("%v %v %v", err, resp.IsBase64Encoded, resp.Headers)
+		}
+		raw, _ := base64.StdEncoding.DecodeString(resp.Body)
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, _ := io.ReadAll(zr)
+		if len(raw) > len(plain)/10 || !bytes.Contains(plain, []byte(`"snapshots":[`)) {
+			t.Fatalf("%d bytes gzipped from %d", len(raw), len(plain))
+		}
+		ev.Headers = nil
+		if resp, _ := newAPI(&fakeService{snap: big}).HandleAPIGateway(context.Background(), ev); resp.IsBase64Encoded {
+			t.Fatal("gzipped for a client that did not ask")
+		}
+	})
 	t.Run("Base64Body", func(t *testing.T) {
 		ev.Body, ev.IsBase64Encoded = "eyJuYW1lIjogImI2NCJ9", true // {"name": "b64"}
 		if _, err := newAPI(svc).HandleAPIGateway(context.Background(), ev); err != nil || *svc.name != "b64" {

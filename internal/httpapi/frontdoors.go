@@ -1,11 +1,14 @@
 package httpapi
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -37,14 +40,58 @@ func (a *API) HandleAPIGateway(ctx context.Context, ev events.APIGatewayProxyReq
 			query.Set(k, v)
 		}
 	}
+	clientPath := ev.RequestContext.Path // with the stage
+	if clientPath == "" {
+		clientPath = ev.Path
+	}
 	resp := a.Serve(ctx, Request{
-		Method: ev.HTTPMethod,
-		Path:   ev.Path,
-		Query:  query,
-		Body:   body,
-		Caller: snapshot.Caller{AccountID: ev.RequestContext.Identity.AccountID},
+		Method:     ev.HTTPMethod,
+		Path:       ev.Path,
+		ClientPath: clientPath,
+		Query:      query,
+		Body:       body,
+		Caller:     snapshot.Caller{AccountID: ev.RequestContext.Identity.AccountID},
 	})
-	return events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Headers, Body: string(resp.Body)}, nil
+	out := events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Headers, Body: string(resp.Body)}
+	if len(resp.Body) > gzipAbove && acceptsGzip(ev) {
+		out.Body, out.IsBase64Encoded = gzipBase64(resp.Body), true
+		out.Headers["Content-Encoding"] = "gzip"
+		out.Headers["Vary"] = "Accept-Encoding"
+	}
+	return out, nil
+}
+
+// gzipAbove is the size above which a response is compressed for clients
+// that accept it. A Lambda response is at most 6 MB: a stack's list of
+// snapshots with their templates can pass that; compressed, JSON shrinks
+// tenfold. (API Gateway passes the bytes on as they are because the API
+// declares every media type binary.)
+const gzipAbove = 64 << 10
+
+func acceptsGzip(ev events.APIGatewayProxyRequest) bool {
+	for k, vs := range ev.MultiValueHeaders {
+		if strings.EqualFold(k, "Accept-Encoding") {
+			for _, v := range vs {
+				if strings.Contains(v, "gzip") {
+					return true
+				}
+			}
+		}
+	}
+	for k, v := range ev.Headers {
+		if strings.EqualFold(k, "Accept-Encoding") && strings.Contains(v, "gzip") {
+			return true
+		}
+	}
+	return false
+}
+
+func gzipBase64(body []byte) string {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(body) // writes to memory cannot fail
+	_ = zw.Close()
+	return base64.StdEncoding.EncodeToString(buf.Bytes())
 }
 
 // Handler serves the API over net/http for the local runner, where there
@@ -62,11 +109,12 @@ func (a *API) Handler(callerAccount string) http.Handler {
 			body = nil
 		}
 		resp := a.Serve(r.Context(), Request{
-			Method: r.Method,
-			Path:   r.URL.Path,
-			Query:  r.URL.Query(),
-			Body:   body,
-			Caller: snapshot.Caller{AccountID: caller},
+			Method:     r.Method,
+			Path:       r.URL.Path,
+			ClientPath: r.URL.Path,
+			Query:      r.URL.Query(),
+			Body:       body,
+			Caller:     snapshot.Caller{AccountID: caller},
 		})
 		for k, v := range resp.Headers {
 			w.Header().Set(k, v)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -148,11 +149,12 @@ func expectError(t *testing.T, status int, body []byte, wantStatus int, wantType
 
 var creationTime = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 
-// newStack adds a stack of the test's own, named after the test and tag,
-// so that tests do not share places under the limit or locks.
+// newStack adds a stack of the test's own, named after the test and tag
+// and unique to this run (so -count=2 works), so that tests do not share
+// places under the limit or locks.
 func newStack(t *testing.T, tag, templateBody string) snapshot.Stack {
 	t.Helper()
-	name := "t-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + tag
+	name := "t-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")) + tag + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	name = regexp.MustCompile(`[^a-z0-9-]`).ReplaceAllString(name, "-")
 	s, err := runner.Cloud.AddStack(runner.Account, name, []byte(templateBody))
 	if err != nil {
@@ -417,4 +419,24 @@ func TestRacingCreatesMakeOneSnapshot(t *testing.T) {
 		t.Fatalf("list %d %s", status, body)
 	}
 	waitDone(t, s, listed.Snapshots[0].ID)
+}
+
+// TestHeatStackLookup: python-heatclient resolves a stack name with GET
+// /stacks/{name}, without following the redirect, and reads Location.
+func TestHeatStackLookup(t *testing.T) {
+	s := newStack(t, "", twoVolumes)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(runner.APIURL + "/v1/" + runner.Account + "/stacks/" + s.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	location := res.Header.Get("Location")
+	if res.StatusCode != 302 || strings.SplitN(location, "/stacks/", 2)[1] != s.Name+"/"+s.ID {
+		t.Fatalf("%d Location %q", res.StatusCode, location)
+	}
+	status, body := call(t, "GET", runner.APIURL+location, "")
+	if status != 200 || !strings.Contains(string(body), `"stack_status":"CREATE_COMPLETE"`) {
+		t.Fatalf("%d %s", status, body)
+	}
 }

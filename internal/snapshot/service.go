@@ -71,7 +71,9 @@ func (s *Service) Create(ctx context.Context, caller Caller, ref StackRef, name 
 	if err := s.reserve(ctx, rec, Lock{SnapshotID: snap.SnapshotID, Action: LockSnapshot, Since: now}); err != nil {
 		return Snapshot{}, err
 	}
-	if err := s.Store.CreateSnapshot(ctx, snap); err != nil {
+	// The id is new: a conflict can only be our own write, retried by the
+	// SDK after a lost answer.
+	if err := s.Store.CreateSnapshot(ctx, snap); err != nil && !errors.Is(err, ErrStoreConflict) {
 		s.abandon(ctx, snap.Key, "Snapshot record could not be written")
 		return Snapshot{}, fmt.Errorf("write snapshot record: %w", err)
 	}
@@ -83,10 +85,34 @@ func (s *Service) Create(ctx context.Context, caller Caller, ref StackRef, name 
 	return snap, nil
 }
 
+// Lookup finds a live stack of the tenant by name, as Heat's stack lookup
+// does for clients that know only the name.
+func (s *Service) Lookup(ctx context.Context, caller Caller, tenantID, name string) (Stack, error) {
+	if caller.AccountID != tenantID {
+		return Stack{}, Errorf(CodeForbidden, "Access was denied to this resource.")
+	}
+	stack, err := s.Stacks.Stack(ctx, tenantID, name)
+	if ErrorCode(err) == CodeStackNotFound || (err == nil && deleted(stack.Status)) {
+		return Stack{}, errStackNotFound(name)
+	}
+	if err != nil {
+		return Stack{}, fmt.Errorf("look up stack %s: %w", name, err)
+	}
+	return stack, nil
+}
+
+// ShowStack shows the stack a URL names.
+func (s *Service) ShowStack(ctx context.Context, caller Caller, ref StackRef) (Stack, error) {
+	return s.stack(ctx, caller, ref)
+}
+
 // Get shows one snapshot of a stack.
 func (s *Service) Get(ctx context.Context, caller Caller, ref StackRef, snapshotID string) (Snapshot, error) {
 	if _, err := s.stack(ctx, caller, ref); err != nil {
 		return Snapshot{}, err
+	}
+	if !ValidID(snapshotID) {
+		return Snapshot{}, errSnapshotNotFound(snapshotID)
 	}
 	snap, err := s.Store.Snapshot(ctx, Key{TenantID: ref.TenantID, StackID: ref.StackID, SnapshotID: snapshotID})
 	if errors.Is(err, ErrStoreNotFound) {
@@ -122,6 +148,9 @@ func (o ListOptions) validate() error {
 	if o.Limit < 0 {
 		return Errorf(CodeBadRequest, "limit must be a positive integer")
 	}
+	if o.Marker != "" && !ValidID(o.Marker) {
+		return Errorf(CodeBadRequest, "marker must be the id of a snapshot")
+	}
 	switch o.Status {
 	case "", StatusInProgress, StatusComplete, StatusFailed:
 		return nil
@@ -132,17 +161,11 @@ func (o ListOptions) validate() error {
 // stack checks that the caller may act for the tenant and that the URL
 // names a live stack.
 func (s *Service) stack(ctx context.Context, caller Caller, ref StackRef) (Stack, error) {
-	if caller.AccountID != ref.TenantID {
-		return Stack{}, Errorf(CodeForbidden, "Access was denied to this resource.")
-	}
-	stack, err := s.Stacks.Stack(ctx, ref.TenantID, ref.StackName)
-	if ErrorCode(err) == CodeStackNotFound {
-		return Stack{}, errStackNotFound(ref.StackName)
-	}
+	stack, err := s.Lookup(ctx, caller, ref.TenantID, ref.StackName)
 	if err != nil {
-		return Stack{}, fmt.Errorf("look up stack %s: %w", ref.StackName, err)
+		return Stack{}, err
 	}
-	if stack.ID != ref.StackID || deleted(stack.Status) {
+	if stack.ID != ref.StackID {
 		return Stack{}, errStackNotFound(ref.StackName)
 	}
 	return stack, nil
@@ -181,6 +204,9 @@ func (s *Service) reserve(ctx context.Context, rec StackRecord, lock Lock) error
 		}
 		if err != nil {
 			return err
+		}
+		if cur.Lock != nil && cur.Lock.SnapshotID == lock.SnapshotID {
+			return nil // our own write, retried by the SDK after a lost answer
 		}
 		if cur.Lock != nil {
 			healed, err := s.healLock(ctx, cur)

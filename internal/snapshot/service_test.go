@@ -348,3 +348,60 @@ func mustCreate(f *serviceFixture) Snapshot {
 	}
 	return snap
 }
+
+// lostAnswers is a store whose writes succeed but answer as the SDK's retry
+// of them would: with a failed condition.
+type lostAnswers struct{ *memStore }
+
+func (l lostAnswers) Reserve(ctx context.Context, rec StackRecord, lock Lock, limit int) error {
+	if err := l.memStore.Reserve(ctx, rec, lock, limit); err != nil {
+		return err
+	}
+	return ErrStoreConflict
+}
+
+func (l lostAnswers) CreateSnapshot(ctx context.Context, s Snapshot) error {
+	if err := l.memStore.CreateSnapshot(ctx, s); err != nil {
+		return err
+	}
+	return ErrStoreConflict
+}
+
+func TestCreateSurvivesRetriedWrites(t *testing.T) {
+	f := newServiceFixture(t)
+	f.svc.Store = lostAnswers{f.store}
+	snap, err := f.svc.Create(context.Background(), caller, webRef, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := f.store.Snapshot(context.Background(), snap.Key); got.Status != StatusInProgress || len(f.workflows.started) != 1 {
+		t.Fatalf("snapshot %s, %d workflows", got.Status, len(f.workflows.started))
+	}
+}
+
+func TestIDsAreCheckedBeforeTheStore(t *testing.T) {
+	ctx := context.Background()
+	f := newServiceFixture(t)
+	long := strings.Repeat("a", 1100)
+	_, err := f.svc.Get(ctx, caller, webRef, long)
+	assertError(t, err, CodeNotFound, "Snapshot with id "+long+" not found")
+	_, err = f.svc.Get(ctx, caller, webRef, "6F0C4F52-0000-4000-8000-000000000000")
+	assertError(t, err, CodeNotFound, "")
+	_, err = f.svc.List(ctx, caller, webRef, ListOptions{Marker: long})
+	assertError(t, err, CodeBadRequest, "marker must be the id of a snapshot")
+}
+
+func TestLookup(t *testing.T) {
+	ctx := context.Background()
+	f := newServiceFixture(t)
+	if s, err := f.svc.Lookup(ctx, caller, tenant, "web"); err != nil || s.ID != stackID {
+		t.Fatalf("%+v %v", s, err)
+	}
+	_, err := f.svc.Lookup(ctx, caller, tenant, "nope")
+	assertError(t, err, CodeStackNotFound, "The Stack (nope) could not be found.")
+	_, err = f.svc.Lookup(ctx, Caller{AccountID: "1"}, tenant, "web")
+	assertError(t, err, CodeForbidden, "Access was denied to this resource.")
+	setStatus(f, "DELETE_COMPLETE")
+	_, err = f.svc.Lookup(ctx, caller, tenant, "web")
+	assertError(t, err, CodeStackNotFound, "The Stack (web) could not be found.")
+}

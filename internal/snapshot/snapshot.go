@@ -118,3 +118,10 @@ const (
 // NewID makes a snapshot id: a UUID, version 7, so that ids sort in the
 // order snapshots were made (the store lists newest first by id).
 func NewID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// ValidID reports whether id can be a snapshot id: a UUID in its
+// canonical form. Anything else is not looked up.
+func ValidID(id string) bool {
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
