@@ -97,7 +97,7 @@ func Statements(r Resource) []Statement {
 				m, _ := s.(map[string]any)
 				sid, _ := m["Sid"].(string)
 				effect, _ := m["Effect"].(string)
-				out = append(out, Statement{Sid: sid, Effect: effect, Actions: strings(m["Action"]), Resources: list(m["Resource"])})
+				out = append(out, Statement{Sid: sid, Effect: effect, Actions: stringList(m["Action"]), Resources: list(m["Resource"])})
 			}
 		}
 	}
@@ -117,7 +117,7 @@ func policyDocuments(p any) []map[string]any {
 	return nil
 }
 
-func strings(v any) []string {
+func stringList(v any) []string {
 	var out []string
 	for _, x := range list(v) {
 		if s, ok := x.(string); ok {
