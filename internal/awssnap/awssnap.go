@@ -6,13 +6,16 @@
 // Every artefact carries the ids of the snapshot it belongs to: as tags
 // where the API takes tags at creation, in its name where it does not
 // (DynamoDB backups). A retried Start finds what an earlier attempt made
-// and returns it, so that no step of the workflow makes two artefacts.
+// and returns it, so that no step of the workflow makes two artefacts;
+// where that lookup can lag (EBS snapshots, DynamoDB backups), Check
+// records any second one, so that Delete removes it too.
 package awssnap
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 
 	"github.com/stacksnap/stacksnap/internal/snapshot"
@@ -144,6 +147,21 @@ func truncate(s string, max int) string {
 
 func isAlphanumeric(r rune) bool {
 	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+// done is the progress of an artefact that is ready. A retried Start
+// finds the first attempt's artefact by a describe that AWS may not have
+// brought up to date yet; if it missed it, the request made two. found
+// lists the request's artefacts: any besides the recorded id are kept
+// under extraKey, so that Delete removes them too, instead of leaving
+// them behind unrecorded.
+func done(idKey, id string, found []string, extraKey string) snapshot.Progress {
+	extra := slices.DeleteFunc(slices.Clone(found), func(f string) bool { return f == id })
+	if len(extra) == 0 {
+		return snapshot.Progress{Done: true}
+	}
+	slices.Sort(extra)
+	return snapshot.Progress{Done: true, Data: snapshot.ResourceData{idKey: id, extraKey: extra}}
 }
 
 // dataString reads a string of a resource's data; "" when it is missing.

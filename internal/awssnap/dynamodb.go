@@ -21,8 +21,13 @@ type DynamoDBAPI interface {
 	DeleteBackup(ctx context.Context, in *dynamodb.DeleteBackupInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteBackupOutput, error)
 }
 
-// keyBackupARN is the key of a table's resource data.
-const keyBackupARN = "backup_arn"
+// Keys of a table's resource data.
+const (
+	keyBackupARN = "backup_arn"
+	// Other backups of the table's request, made by a retried start that
+	// did not see the first one's yet: Delete removes them too.
+	keyExtraBackupARNs = "extra_backup_arns"
+)
 
 // tables backs up an AWS::DynamoDB::Table with an on-demand backup.
 //
@@ -45,45 +50,47 @@ func (t tables) Start(ctx context.Context, req snapshot.ArtefactRequest) (snapsh
 	table := req.Resource.PhysicalID
 	subject := "the table " + table
 	name := backupName(req)
-	arn, err := findBackup(ctx, api, table, name)
+	found, err := findBackups(ctx, api, table, name)
 	if err != nil {
 		return nil, classify(err, subject)
 	}
-	if arn == "" {
-		out, err := api.CreateBackup(ctx, &dynamodb.CreateBackupInput{TableName: aws.String(table), BackupName: aws.String(name)})
-		if err != nil {
-			return nil, classify(err, subject)
-		}
-		if out.BackupDetails == nil {
-			return nil, fmt.Errorf("CreateBackup of %s returned no backup details", table)
-		}
-		arn = aws.ToString(out.BackupDetails.BackupArn)
+	if len(found) > 0 {
+		return snapshot.ResourceData{keyBackupARN: found[0]}, nil
 	}
-	return snapshot.ResourceData{keyBackupARN: arn}, nil
+	out, err := api.CreateBackup(ctx, &dynamodb.CreateBackupInput{TableName: aws.String(table), BackupName: aws.String(name)})
+	if err != nil {
+		return nil, classify(err, subject)
+	}
+	if out.BackupDetails == nil {
+		return nil, fmt.Errorf("CreateBackup of %s returned no backup details", table)
+	}
+	return snapshot.ResourceData{keyBackupARN: aws.ToString(out.BackupDetails.BackupArn)}, nil
 }
 
-// findBackup returns the ARN of the table's backup of that name that is
-// not deleted, or "".
-func findBackup(ctx context.Context, api DynamoDBAPI, table, name string) (string, error) {
+// findBackups returns the ARNs of the table's backups of that name that
+// are not deleted.
+func findBackups(ctx context.Context, api DynamoDBAPI, table, name string) ([]string, error) {
 	in := &dynamodb.ListBackupsInput{TableName: aws.String(table), BackupType: types.BackupTypeFilterUser}
+	var arns []string
 	for {
 		out, err := api.ListBackups(ctx, in)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		for _, b := range out.BackupSummaries {
 			if aws.ToString(b.BackupName) == name && b.BackupStatus != types.BackupStatusDeleted {
-				return aws.ToString(b.BackupArn), nil
+				arns = append(arns, aws.ToString(b.BackupArn))
 			}
 		}
 		if out.LastEvaluatedBackupArn == nil {
-			return "", nil
+			return arns, nil
 		}
 		in.ExclusiveStartBackupArn = out.LastEvaluatedBackupArn
 	}
 }
 
-// Check reads the status of the backup.
+// Check reads the status of the backup. Once it is available, it also
+// records any other backup of the request's name (see done).
 func (t tables) Check(ctx context.Context, req snapshot.ArtefactRequest, data snapshot.ResourceData) (snapshot.Progress, error) {
 	arn := dataString(data, keyBackupARN)
 	if arn == "" {
@@ -106,14 +113,20 @@ func (t tables) Check(ctx context.Context, req snapshot.ArtefactRequest, data sn
 	}
 	switch status {
 	case types.BackupStatusAvailable:
-		return snapshot.Progress{Done: true}, nil
+		table := req.Resource.PhysicalID
+		found, err := findBackups(ctx, api, table, backupName(req))
+		if err != nil {
+			return snapshot.Progress{}, classify(err, "the table "+table)
+		}
+		return done(keyBackupARN, arn, found, keyExtraBackupARNs), nil
 	case types.BackupStatusCreating:
 		return snapshot.Progress{}, nil
 	}
 	return snapshot.Progress{Failure: "DynamoDB backup " + arn + " is " + strings.ToLower(string(status))}, nil
 }
 
-// Delete deletes the backup; one already gone is deleted.
+// Delete deletes the backup and any extra ones Check recorded; one
+// already gone is deleted.
 func (t tables) Delete(ctx context.Context, tenantID string, data snapshot.ResourceData) error {
 	arn := dataString(data, keyBackupARN)
 	if arn == "" {
@@ -123,11 +136,13 @@ func (t tables) Delete(ctx context.Context, tenantID string, data snapshot.Resou
 	if err != nil {
 		return fmt.Errorf("DynamoDB client of tenant %s: %w", tenantID, err)
 	}
-	_, err = api.DeleteBackup(ctx, &dynamodb.DeleteBackupInput{BackupArn: aws.String(arn)})
-	if err == nil || errorCode(err) == "BackupNotFoundException" {
-		return nil
+	for _, b := range append([]string{arn}, dataStrings(data, keyExtraBackupARNs)...) {
+		_, err := api.DeleteBackup(ctx, &dynamodb.DeleteBackupInput{BackupArn: aws.String(b)})
+		if err != nil && errorCode(err) != "BackupNotFoundException" {
+			return classify(err, "the DynamoDB backup "+b)
+		}
 	}
-	return classify(err, "the DynamoDB backup "+arn)
+	return nil
 }
 
 // backupName names a backup: 3-255 letters, digits and _.- .

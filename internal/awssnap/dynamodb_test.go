@@ -12,9 +12,12 @@ func TestTable(t *testing.T) {
 		name      = "stacksnap-" + snapshotID + "-OrdersTable"
 		arn       = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/backup/01738627998000-a1b2c3d4"
 		firstPage = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/backup/01738000000000-0f0f0f0f"
+		// Made by a retried start whose lookup lagged.
+		extraARN = "arn:aws:dynamodb:us-east-1:123456789012:table/Orders/backup/01738628040000-e5f6a7b8"
 	)
 	req := request(TypeTable, "OrdersTable", table)
 	made := snapshot.ResourceData{"backup_arn": arn}
+	withExtra := snapshot.ResourceData{"backup_arn": arn, "extra_backup_arns": []string{extraARN}}
 	list := func(status int, file string) exchange {
 		return exchange{action: "ListBackups", status: status, file: file, params: map[string]string{"TableName": table, "BackupType": "USER"}}
 	}
@@ -24,9 +27,10 @@ func TestTable(t *testing.T) {
 	describe := func(status int, file string) exchange {
 		return exchange{action: "DescribeBackup", status: status, file: file, params: map[string]string{"BackupArn": arn}}
 	}
-	del := func(status int, file string) exchange {
-		return exchange{action: "DeleteBackup", status: status, file: file, params: map[string]string{"BackupArn": arn}}
+	del := func(backup string, status int, file string) exchange {
+		return exchange{action: "DeleteBackup", status: status, file: file, params: map[string]string{"BackupArn": backup}}
 	}
+	nextPage := exchange{action: "ListBackups", file: "dynamodb-list-backups.page2.json", params: map[string]string{"TableName": table, "ExclusiveStartBackupArn": firstPage}}
 	runCases(t, []stubCase{
 		{
 			name:   "Start",
@@ -39,7 +43,7 @@ func TestTable(t *testing.T) {
 			call: start(req),
 			script: []exchange{
 				list(200, "dynamodb-list-backups.page1.json"),
-				{action: "ListBackups", file: "dynamodb-list-backups.page2.json", params: map[string]string{"TableName": table, "ExclusiveStartBackupArn": firstPage}},
+				nextPage,
 			},
 			want: made,
 		},
@@ -47,7 +51,7 @@ func TestTable(t *testing.T) {
 			name:    "ErrLimitExceededException",
 			call:    start(req),
 			script:  []exchange{list(200, "dynamodb-list-backups.empty.json"), create(400, "dynamodb-error.LimitExceededException.json")},
-			wantErr: throttled("LimitExceededException: Backup creation rate limit exceeded for table Orders. Try again later."),
+			wantErr: busyErr("LimitExceededException: the account has too many DynamoDB backups and table operations in progress"),
 		},
 		{
 			name:    "ErrThrottlingException",
@@ -68,10 +72,20 @@ func TestTable(t *testing.T) {
 			want:   snapshot.Progress{},
 		},
 		{
-			name:   "CheckDone",
+			name: "CheckDone",
+			call: check(req, made),
+			script: []exchange{
+				describe(200, "dynamodb-describe-backup.available.json"),
+				list(200, "dynamodb-list-backups.page1.json"),
+				nextPage, // our backup, and a deleted one of the same name
+			},
+			want: snapshot.Progress{Done: true},
+		},
+		{
+			name:   "CheckDoneRecordsExtraBackupOfRetriedStart",
 			call:   check(req, made),
-			script: []exchange{describe(200, "dynamodb-describe-backup.available.json")},
-			want:   snapshot.Progress{Done: true},
+			script: []exchange{describe(200, "dynamodb-describe-backup.available.json"), list(200, "dynamodb-list-backups.retried.json")},
+			want:   snapshot.Progress{Done: true, Data: withExtra},
 		},
 		{
 			name:   "CheckDeleted",
@@ -88,12 +102,22 @@ func TestTable(t *testing.T) {
 		{
 			name:   "Delete",
 			call:   remove(made),
-			script: []exchange{del(200, "dynamodb-delete-backup.json")},
+			script: []exchange{del(arn, 200, "dynamodb-delete-backup.json")},
 		},
 		{
 			name:   "DeleteAlreadyDeleted",
 			call:   remove(made),
-			script: []exchange{del(400, "dynamodb-error.BackupNotFoundException.json")},
+			script: []exchange{del(arn, 400, "dynamodb-error.BackupNotFoundException.json")},
+		},
+		{
+			name:   "DeleteRemovesExtraBackup",
+			call:   remove(withExtra),
+			script: []exchange{del(arn, 200, "dynamodb-delete-backup.json"), del(extraARN, 200, "dynamodb-delete-backup.json")},
+		},
+		{
+			name:   "RetriedDeleteRemovesStoredExtraBackup",
+			call:   remove(roundTrip(t, withExtra)),
+			script: []exchange{del(arn, 400, "dynamodb-error.BackupNotFoundException.json"), del(extraARN, 200, "dynamodb-delete-backup.json")},
 		},
 	}, func(t *testing.T, script []exchange) snapshot.Snapshotter {
 		return New(Options{DynamoDB: dynamoDBClient(t, script...)})[TypeTable]

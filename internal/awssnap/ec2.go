@@ -32,6 +32,9 @@ const (
 	// The AMI's EBS snapshots, known once it is available: a delete finds
 	// them even when the AMI is gone and the Name tag lookup misses them.
 	keySnapshotIDs = "snapshot_ids"
+	// Other EBS snapshots of a volume's request, made by a retried start
+	// that did not see the first one's yet: Delete removes them too.
+	keyExtraSnapshotIDs = "extra_snapshot_ids"
 )
 
 // volumes snapshots an AWS::EC2::Volume to an EBS snapshot.
@@ -70,7 +73,8 @@ func (v volumes) Start(ctx context.Context, req snapshot.ArtefactRequest) (snaps
 	return snapshot.ResourceData{keySnapshotID: aws.ToString(out.SnapshotId)}, nil
 }
 
-// Check reads the state of the EBS snapshot.
+// Check reads the state of the EBS snapshot. Once it is complete, it also
+// records any other snapshot tagged for the same request (see done).
 func (v volumes) Check(ctx context.Context, req snapshot.ArtefactRequest, data snapshot.ResourceData) (snapshot.Progress, error) {
 	id := dataString(data, keySnapshotID)
 	if id == "" {
@@ -90,7 +94,15 @@ func (v volumes) Check(ctx context.Context, req snapshot.ArtefactRequest, data s
 	s := out.Snapshots[0]
 	switch s.State {
 	case types.SnapshotStateCompleted:
-		return snapshot.Progress{Done: true}, nil
+		found, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: ownFilters(req)})
+		if err != nil {
+			return snapshot.Progress{}, classify(err, "the volume "+req.Resource.PhysicalID)
+		}
+		ids := make([]string, len(found.Snapshots))
+		for i, other := range found.Snapshots {
+			ids[i] = aws.ToString(other.SnapshotId)
+		}
+		return done(keySnapshotID, id, ids, keyExtraSnapshotIDs), nil
 	case types.SnapshotStatePending:
 		return snapshot.Progress{}, nil
 	case types.SnapshotStateError:
@@ -100,7 +112,8 @@ func (v volumes) Check(ctx context.Context, req snapshot.ArtefactRequest, data s
 	return snapshot.Progress{Failure: "EBS snapshot " + id + " is " + string(s.State)}, nil
 }
 
-// Delete deletes the EBS snapshot; one already gone is deleted.
+// Delete deletes the EBS snapshot and any extra ones Check recorded; one
+// already gone is deleted.
 func (v volumes) Delete(ctx context.Context, tenantID string, data snapshot.ResourceData) error {
 	id := dataString(data, keySnapshotID)
 	if id == "" {
@@ -110,7 +123,12 @@ func (v volumes) Delete(ctx context.Context, tenantID string, data snapshot.Reso
 	if err != nil {
 		return fmt.Errorf("EC2 client of tenant %s: %w", tenantID, err)
 	}
-	return deleteSnapshot(ctx, api, id)
+	for _, s := range append([]string{id}, dataStrings(data, keyExtraSnapshotIDs)...) {
+		if err := deleteSnapshot(ctx, api, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func deleteSnapshot(ctx context.Context, api EC2API, id string) error {
@@ -131,6 +149,8 @@ type instances struct {
 // Start makes the AMI of the instance, or returns the one an earlier
 // attempt made (CreateImage takes no client token either): found by its
 // tags, or, when that lookup lags, by the name CreateImage finds taken.
+// As the name is unique, a retried start never makes a second AMI, and
+// Check has no extra one to look for.
 func (i instances) Start(ctx context.Context, req snapshot.ArtefactRequest) (snapshot.ResourceData, error) {
 	api, err := i.client(ctx, req.TenantID)
 	if err != nil {

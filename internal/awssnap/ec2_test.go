@@ -33,9 +33,11 @@ func TestVolume(t *testing.T) {
 	const (
 		volumeID = "vol-1234567890abcdef0"
 		snapID   = "snap-1234567890abcdef0"
+		extraID  = "snap-0fedcba9876543210" // made by a retried start whose lookup lagged
 	)
 	req := request(TypeVolume, "DataVolume", volumeID)
 	made := snapshot.ResourceData{"snapshot_id": snapID}
+	withExtra := snapshot.ResourceData{"snapshot_id": snapID, "extra_snapshot_ids": []string{extraID}}
 	// The lookup of an earlier attempt's snapshot.
 	lookup := func(file string) exchange {
 		return exchange{action: "DescribeSnapshots", file: file, params: map[string]string{
@@ -61,8 +63,21 @@ func TestVolume(t *testing.T) {
 	describe := func(status int, file string) exchange {
 		return exchange{action: "DescribeSnapshots", status: status, file: file, params: map[string]string{"SnapshotId.1": snapID}}
 	}
+	// The lookup of every snapshot of the request, once it is complete.
+	all := func(status int, file string) exchange {
+		return exchange{action: "DescribeSnapshots", status: status, file: file, params: map[string]string{
+			"Owner.1":          "self",
+			"Filter.1.Name":    "tag:stacksnap:snapshot-id",
+			"Filter.1.Value.1": snapshotID,
+			"Filter.2.Name":    "tag:stacksnap:logical-id",
+			"Filter.2.Value.1": "DataVolume",
+		}}
+	}
 	del := func(status int, file string) exchange {
 		return exchange{action: "DeleteSnapshot", status: status, file: file, params: map[string]string{"SnapshotId": snapID}}
+	}
+	delExtra := func(status int, file string) exchange {
+		return exchange{action: "DeleteSnapshot", status: status, file: file, params: map[string]string{"SnapshotId": extraID}}
 	}
 	runCases(t, []stubCase{
 		{
@@ -104,8 +119,20 @@ func TestVolume(t *testing.T) {
 		{
 			name:   "CheckDone",
 			call:   check(req, made),
-			script: []exchange{describe(200, "ec2-describe-snapshots.completed.xml")},
+			script: []exchange{describe(200, "ec2-describe-snapshots.completed.xml"), all(200, "ec2-describe-snapshots.completed.xml")},
 			want:   snapshot.Progress{Done: true},
+		},
+		{
+			name:   "CheckDoneRecordsExtraSnapshotOfRetriedStart",
+			call:   check(req, made),
+			script: []exchange{describe(200, "ec2-describe-snapshots.completed.xml"), all(200, "ec2-describe-snapshots.retried.xml")},
+			want:   snapshot.Progress{Done: true, Data: withExtra},
+		},
+		{
+			name:    "ErrCheckDoneThrottled",
+			call:    check(req, made),
+			script:  []exchange{describe(200, "ec2-describe-snapshots.completed.xml"), all(503, "ec2-error.RequestLimitExceeded.xml")},
+			wantErr: throttled("RequestLimitExceeded: Request limit exceeded."),
 		},
 		{
 			name:   "CheckError",
@@ -133,6 +160,22 @@ func TestVolume(t *testing.T) {
 			name:   "DeleteAlreadyDeleted",
 			call:   remove(made),
 			script: []exchange{del(400, "ec2-error.InvalidSnapshot.NotFound.xml")},
+		},
+		{
+			name:   "DeleteRemovesExtraSnapshot",
+			call:   remove(withExtra),
+			script: []exchange{del(200, "ec2-delete-snapshot.xml"), delExtra(200, "ec2-delete-snapshot.xml")},
+		},
+		{
+			name:   "RetriedDeleteRemovesStoredExtraSnapshot",
+			call:   remove(roundTrip(t, withExtra)),
+			script: []exchange{del(400, "ec2-error.InvalidSnapshot.NotFound.xml"), delExtra(200, "ec2-delete-snapshot.xml")},
+		},
+		{
+			name:    "ErrDeleteSnapshotInUse",
+			call:    remove(made),
+			script:  []exchange{del(400, "ec2-error.InvalidSnapshot.InUse.xml")},
+			wantErr: busyErr("InvalidSnapshot.InUse: the EBS snapshot snap-1234567890abcdef0 is still in use by an AMI: The snapshot snap-1234567890abcdef0 is currently in use by ami-4fa54026"),
 		},
 		{
 			name: "DeleteWithoutArtefact",
@@ -260,7 +303,7 @@ func TestInstance(t *testing.T) {
 			name:    "ErrConcurrentSnapshotLimitExceeded",
 			call:    start(req),
 			script:  []exchange{lookup("ec2-describe-images.empty.xml"), create("true", 400, "ec2-error.ConcurrentSnapshotLimitExceeded.xml")},
-			wantErr: throttled("ConcurrentSnapshotLimitExceeded: Maximum number of active snapshots reached."),
+			wantErr: busyErr("ConcurrentSnapshotLimitExceeded: too many EBS snapshots of the instance i-1a2b3c4d are in progress already; EBS takes only a few of a volume at once"),
 		},
 		{
 			name:   "CheckPending",

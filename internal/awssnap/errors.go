@@ -9,24 +9,53 @@ import (
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 )
 
-// retried are the error codes that mean "not now": AWS throttles us, or
-// too many operations of a kind, or on the same resource, are under way.
-// The workflow retries them with backoff.
-var retried = map[string]bool{
+// throttling are the error codes of rate limits: AWS asks us to slow
+// down, and a retry with backoff gets through within minutes. So does
+// SnapshotCreationPerVolumeRateExceeded: EC2 asks for 15 seconds between
+// two snapshots of one volume, not for the volume to finish some work.
+var throttling = map[string]bool{
 	"RequestLimitExceeded":                  true, // EC2 API throttling
 	"Throttling":                            true, // RDS API throttling
 	"ThrottlingException":                   true, // DynamoDB API throttling
-	"SnapshotCreationPerVolumeRateExceeded": true, // EC2: too many snapshots of one volume in a short time
-	"ConcurrentSnapshotLimitExceeded":       true, // EC2: too many snapshots in progress
-	"InvalidSnapshot.InUse":                 true, // EC2: the AMI being deregistered still holds the snapshot
-	"InvalidDBInstanceState":                true, // RDS: the instance is busy, e.g. already backing up
-	"InvalidDBClusterStateFault":            true, // RDS: the cluster is busy
-	"InvalidDBSnapshotState":                true, // RDS: the snapshot is still being made
-	"InvalidDBClusterSnapshotStateFault":    true, // RDS: the cluster snapshot is still being made
-	"LimitExceededException":                true, // DynamoDB: too many backups at once
-	"ContinuousBackupsUnavailableException": true, // DynamoDB: backups are being turned on
-	"BackupInUseException":                  true, // DynamoDB: a backup of the table is being made or deleted
-	"TableInUseException":                   true, // DynamoDB: the table is being created or updated
+	"SnapshotCreationPerVolumeRateExceeded": true, // EC2: a second snapshot of a volume within 15 seconds
+}
+
+// busy maps the error codes that mean the resource, or the account, is
+// busy with work that may go on for long (a backup window, other
+// snapshots in progress) to what is busy, in words for the tenant: the
+// workflow starts the artefact again at a later check instead of
+// spending its quick retries. subject and message are as for permanent.
+var busy = map[string]func(subject, message string) string{
+	"InvalidDBInstanceState":             dbNotAvailable,
+	"InvalidDBClusterStateFault":         dbNotAvailable,
+	"InvalidDBSnapshotState":             snapshotNotAvailable,
+	"InvalidDBClusterSnapshotStateFault": snapshotNotAvailable,
+	"ConcurrentSnapshotLimitExceeded": func(subject, _ string) string {
+		return "too many EBS snapshots of " + subject + " are in progress already; EBS takes only a few of a volume at once"
+	},
+	"InvalidSnapshot.InUse": func(subject, message string) string {
+		return subject + " is still in use by an AMI: " + message
+	},
+	"LimitExceededException": func(string, string) string {
+		return "the account has too many DynamoDB backups and table operations in progress"
+	},
+	"BackupInUseException": func(subject, _ string) string {
+		return "another backup operation on " + subject + " is in progress (a backup being made, deleted or restored)"
+	},
+	"TableInUseException": func(subject, _ string) string {
+		return subject + " is being created, updated or deleted"
+	},
+	"ContinuousBackupsUnavailableException": func(subject, _ string) string {
+		return "backups of " + subject + " are still being turned on"
+	},
+}
+
+func dbNotAvailable(subject, _ string) string {
+	return subject + " is not available: it may be in its backup window, or being modified or maintained"
+}
+
+func snapshotNotAvailable(subject, _ string) string {
+	return subject + " is not available: it is still being made, copied or changed"
 }
 
 // permanent maps the error codes that no retry can fix to what they mean
@@ -66,17 +95,21 @@ func noPermission(subject, message string) string {
 }
 
 // classify turns an error of an AWS call into what the workflow acts on:
-// a *snapshot.ThrottlingError to retry, a *snapshot.ResourceSnapshotError
-// that fails the snapshot with a message a person can act on, or, for
-// anything unknown, the error wrapped (retried a few times, then fatal).
+// a *snapshot.ThrottlingError to retry soon, a *snapshot.BusyError to try
+// again later, a *snapshot.ResourceSnapshotError that fails the snapshot
+// with a message a person can act on, or, for anything unknown, the error
+// wrapped (retried a few times, then fatal).
 func classify(err error, subject string) error {
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) {
 		return fmt.Errorf("%s: %w", subject, err)
 	}
 	code := apiErr.ErrorCode()
-	if retried[code] {
+	if throttling[code] {
 		return &snapshot.ThrottlingError{Message: code + ": " + apiErr.ErrorMessage()}
+	}
+	if what, ok := busy[code]; ok {
+		return &snapshot.BusyError{Message: code + ": " + what(subject, apiErr.ErrorMessage())}
 	}
 	if meaning, ok := permanent[code]; ok {
 		return &snapshot.ResourceSnapshotError{Message: code + ": " + meaning(subject, apiErr.ErrorMessage())}

@@ -21,9 +21,14 @@ func TestClassify(t *testing.T) {
 		{"AuthFailure", "AWS was not able to validate the provided access credentials", permanentErr("AuthFailure: the tenant's stacksnap role lacks a permission to snapshot the volume vol-1: AWS was not able to validate the provided access credentials")},
 		{"AccessDeniedException", "User is not authorized to perform: dynamodb:CreateBackup", permanentErr("AccessDeniedException: the tenant's stacksnap role lacks a permission to snapshot the volume vol-1: User is not authorized to perform: dynamodb:CreateBackup")},
 		{"InvalidAMIName.Duplicate", "AMI name x is already in use by AMI ami-1", permanentErr("InvalidAMIName.Duplicate: another AMI already has the name this snapshot gives the AMI of the volume vol-1; deregister it and try again: AMI name x is already in use by AMI ami-1")},
-		{"InvalidSnapshot.InUse", "The snapshot snap-1 is currently in use by ami-1", throttled("InvalidSnapshot.InUse: The snapshot snap-1 is currently in use by ami-1")},
-		{"BackupInUseException", "Backup is being created", throttled("BackupInUseException: Backup is being created")},
-		{"ContinuousBackupsUnavailableException", "Backups are being enabled", throttled("ContinuousBackupsUnavailableException: Backups are being enabled")},
+		{"Throttling", "Rate exceeded", throttled("Throttling: Rate exceeded")},
+		{"InvalidSnapshot.InUse", "The snapshot snap-1 is currently in use by ami-1", busyErr("InvalidSnapshot.InUse: the volume vol-1 is still in use by an AMI: The snapshot snap-1 is currently in use by ami-1")},
+		{"InvalidDBClusterStateFault", "DBCluster db is not in the available state.", busyErr("InvalidDBClusterStateFault: the volume vol-1 is not available: it may be in its backup window, or being modified or maintained")},
+		{"InvalidDBSnapshotState", "Cannot delete the snapshot because it is not in available state.", busyErr("InvalidDBSnapshotState: the volume vol-1 is not available: it is still being made, copied or changed")},
+		{"InvalidDBClusterSnapshotStateFault", "Cannot delete the snapshot because it is not in available state.", busyErr("InvalidDBClusterSnapshotStateFault: the volume vol-1 is not available: it is still being made, copied or changed")},
+		{"BackupInUseException", "Backup is being created", busyErr("BackupInUseException: another backup operation on the volume vol-1 is in progress (a backup being made, deleted or restored)")},
+		{"TableInUseException", "Table is being updated", busyErr("TableInUseException: the volume vol-1 is being created, updated or deleted")},
+		{"ContinuousBackupsUnavailableException", "Backups are being enabled", busyErr("ContinuousBackupsUnavailableException: backups of the volume vol-1 are still being turned on")},
 		{"InternalError", "An internal error has occurred", otherError("the volume vol-1: api error InternalError: An internal error has occurred")},
 	}
 	for _, tt := range tests {

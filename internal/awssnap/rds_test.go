@@ -84,7 +84,7 @@ func TestDBInstance(t *testing.T) {
 			name:    "ErrInvalidDBInstanceState",
 			call:    start(req),
 			script:  []exchange{describeInstance(200, "rds-describe-db-instances.xml"), create(400, "rds-error.InvalidDBInstanceState.xml")},
-			wantErr: throttled("InvalidDBInstanceState: Cannot create a snapshot because the database instance mysqldb-02 is not currently in the available state."),
+			wantErr: busyErr("InvalidDBInstanceState: the DB instance mysqldb-02 is not available: it may be in its backup window, or being modified or maintained"),
 		},
 		{
 			name:    "ErrThrottling",

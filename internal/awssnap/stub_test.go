@@ -234,16 +234,18 @@ type stubCase struct {
 	call    call
 	script  []exchange
 	want    any   // ResourceData, Progress, or nil
-	wantErr error // nil, a *snapshot.ThrottlingError, a *snapshot.ResourceSnapshotError, or otherError
+	wantErr error // nil, a *snapshot.ThrottlingError, *snapshot.BusyError or *snapshot.ResourceSnapshotError, or otherError
 }
 
-// otherError is an expected error that is neither throttling nor
+// otherError is an expected error that is neither throttling, busy nor
 // permanent; it must contain the text.
 type otherError string
 
 func (e otherError) Error() string { return string(e) }
 
 func throttled(message string) error { return &snapshot.ThrottlingError{Message: message} }
+
+func busyErr(message string) error { return &snapshot.BusyError{Message: message} }
 
 func permanentErr(message string) error { return &snapshot.ResourceSnapshotError{Message: message} }
 
@@ -266,6 +268,7 @@ func runCases(t *testing.T, cases []stubCase, build func(t *testing.T, script []
 func assertError(t *testing.T, got, want error) {
 	t.Helper()
 	var throttling *snapshot.ThrottlingError
+	var busy *snapshot.BusyError
 	var failed *snapshot.ResourceSnapshotError
 	switch want := want.(type) {
 	case nil:
@@ -273,7 +276,7 @@ func assertError(t *testing.T, got, want error) {
 			t.Fatalf("error %T %q, want none", got, got)
 		}
 	case otherError:
-		if got == nil || errors.As(got, &throttling) || errors.As(got, &failed) || !strings.Contains(got.Error(), string(want)) {
+		if got == nil || errors.As(got, &throttling) || errors.As(got, &busy) || errors.As(got, &failed) || !strings.Contains(got.Error(), string(want)) {
 			t.Fatalf("error %T %v, want an unclassified error containing %q", got, got, want)
 		}
 	default:
