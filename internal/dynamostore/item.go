@@ -26,8 +26,6 @@ func snapshotPK(k snapshot.Key) string {
 
 func snapshotSK(snapshotID string) string { return snapshotPrefix + snapshotID }
 
-func chunkSK(snapshotID string, n int) string { return fmt.Sprintf("DATA#%s#%04d", snapshotID, n) }
-
 func itemKey(pk, sk string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrPK: str(pk), attrSK: str(sk)}
 }
@@ -42,12 +40,59 @@ func timestamp(t time.Time) types.AttributeValue {
 	return str(t.UTC().Truncate(time.Second).Format(time.RFC3339))
 }
 
-// snapshotItem encodes a snapshot record, without its data.
-func snapshotItem(s snapshot.Snapshot) (map[string]types.AttributeValue, error) {
-	resources, err := resourcesAttr(s.Resources)
-	if err != nil {
-		return nil, err
+// itemSize estimates, from above, the size DynamoDB counts against its
+// limit of an item: the names and values of its attributes, with a map or
+// list taking 3 bytes and each of its elements 1 more. (A number takes
+// about one byte per two digits; this counts one per digit.)
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for name, v := range item {
+		n += attrSize(name, v)
 	}
+	return n
+}
+
+func attrSize(name string, v types.AttributeValue) int {
+	return len(name) + valueSize(v)
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return len(v.Value) + 1
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberM:
+		return 3 + len(v.Value) + itemSize(v.Value)
+	case *types.AttributeValueMemberL:
+		n := 3 + len(v.Value)
+		for _, e := range v.Value {
+			n += valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberSS:
+		return sumLen(v.Value)
+	case *types.AttributeValueMemberNS:
+		return sumLen(v.Value) + len(v.Value)
+	case *types.AttributeValueMemberBS:
+		return sumLen(v.Value)
+	default: // BOOL, NULL
+		return 1
+	}
+}
+
+func sumLen[E string | []byte](list []E) int {
+	n := 0
+	for _, e := range list {
+		n += len(e)
+	}
+	return n
+}
+
+// snapshotItem encodes a snapshot record, without its plan and data.
+func snapshotItem(s snapshot.Snapshot) map[string]types.AttributeValue {
 	item := itemKey(snapshotPK(s.Key), snapshotSK(s.SnapshotID))
 	item[attrGSI1PK] = str(snapshotSK(s.SnapshotID))
 	item["snapshot_id"] = str(s.SnapshotID)
@@ -58,18 +103,16 @@ func snapshotItem(s snapshot.Snapshot) (map[string]types.AttributeValue, error) 
 	item["action"] = str(string(s.Action))
 	item["status"] = str(string(s.Status))
 	item["created_at"] = timestamp(s.CreatedAt)
-	// Always present, even empty, so SetResource can set one entry of it.
-	item["resources"] = resources
 	if s.Name != nil {
 		item["name"] = str(*s.Name)
 	}
 	if s.StatusReason != nil {
 		item["status_reason"] = str(*s.StatusReason)
 	}
-	return item, nil
+	return item
 }
 
-func resourcesAttr(resources map[string]snapshot.ResourceProgress) (types.AttributeValue, error) {
+func resourcesAttr(resources map[string]snapshot.ResourceProgress) (*types.AttributeValueMemberM, error) {
 	m := make(map[string]types.AttributeValue, len(resources))
 	for id, p := range resources {
 		av, err := resourceAttr(p)
@@ -299,11 +342,19 @@ func decodeStackRecord(item map[string]types.AttributeValue) (snapshot.StackReco
 	return rec, a.err
 }
 
-// decodeSnapshot decodes a snapshot record but for its data: it returns the
-// inline compressed data, or the number of chunk items that hold it.
-func decodeSnapshot(item map[string]types.AttributeValue) (s snapshot.Snapshot, inline []byte, chunks int, err error) {
+// outOfRecord says where the parts of a snapshot are that may be out of
+// its record: the data, inline (compressed) or in chunks, and the part of
+// the plan in chunks, if any.
+type outOfRecord struct {
+	dataGz     []byte
+	dataChunks int
+	planChunks int
+}
+
+// decodeSnapshot decodes a snapshot record, and says where the rest is.
+func decodeSnapshot(item map[string]types.AttributeValue) (snapshot.Snapshot, outOfRecord, error) {
 	a := attrs{item: item}
-	s = snapshot.Snapshot{
+	s := snapshot.Snapshot{
 		Key: snapshot.Key{
 			TenantID:   a.str("tenant_id"),
 			StackID:    a.str("stack_id"),
@@ -318,7 +369,10 @@ func decodeSnapshot(item map[string]types.AttributeValue) (s snapshot.Snapshot, 
 		CreatedAt:    a.time("created_at"),
 		Resources:    a.resources("resources"),
 	}
-	inline = a.bytes("data_gz")
-	chunks = a.num("data_chunks")
-	return s, inline, chunks, a.err
+	out := outOfRecord{
+		dataGz:     a.bytes("data_gz"),
+		dataChunks: a.num("data_chunks"),
+		planChunks: a.num("plan_chunks"),
+	}
+	return s, out, a.err
 }

@@ -7,13 +7,17 @@
 //	SK=SNAP#<id>             a snapshot record; GSI1PK=SNAP#<id> finds it by id
 //	SK=DATA#<id>#<000n>      chunk n of a snapshot's data, when too large
 //	                         to stay in the record
+//	SK=PLAN#<id>#<000n>      chunk n of the part of a snapshot's plan that
+//	                         does not stay in the record (see placePlan)
 package dynamostore
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -132,18 +136,44 @@ func (s *Store) Release(ctx context.Context, key snapshot.StackKey, snapshotID s
 
 // CreateSnapshot writes a new snapshot record, never over an existing one.
 func (s *Store) CreateSnapshot(ctx context.Context, snap snapshot.Snapshot) error {
-	item, err := snapshotItem(snap)
+	const op = "create"
+	item := snapshotItem(snap)
+	plan, err := placePlan(itemSize(item), snap.Resources)
 	if err != nil {
-		return err
+		return opErr(op, snap.SnapshotID, err)
 	}
+	// Always present, even empty, so SetResource can set one entry of it.
+	item["resources"] = plan.kept
+	var gz []byte
 	if snap.Data != nil {
-		attr, value, err := s.placeData(ctx, snap.Key, *snap.Data, func(ctx context.Context) error {
-			return s.checkAbsent(ctx, snap.Key)
-		})
+		if gz, err = compressData(*snap.Data); err != nil {
+			return err
+		}
+	}
+	dataInline := gz == nil || dataFits(itemSize(item), gz)
+	if plan.moved != nil || !dataInline {
+		// Chunks of an existing snapshot must not be overwritten.
+		if err := s.checkAbsent(ctx, snap.Key); err != nil {
+			return err
+		}
+	}
+	if plan.moved != nil {
+		n, err := s.writeChunks(ctx, planChunks, snap.Key, plan.moved)
 		if err != nil {
 			return err
 		}
-		item[attr] = value
+		item["plan_chunks"] = num(n)
+	}
+	switch {
+	case gz == nil:
+	case dataInline:
+		item["data_gz"] = &types.AttributeValueMemberB{Value: gz}
+	default:
+		n, err := s.writeChunks(ctx, dataChunks, snap.Key, gz)
+		if err != nil {
+			return err
+		}
+		item["data_chunks"] = num(n)
 	}
 	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:           &s.table,
@@ -181,12 +211,32 @@ func (s *Store) getSnapshotItem(ctx context.Context, key snapshot.Key) (map[stri
 }
 
 func (s *Store) decodeSnapshot(ctx context.Context, item map[string]types.AttributeValue) (snapshot.Snapshot, error) {
-	snap, gz, chunks, err := decodeSnapshot(item)
+	snap, out, err := decodeSnapshot(item)
 	if err != nil {
 		return snapshot.Snapshot{}, err
 	}
-	if chunks > 0 {
-		if gz, err = s.readChunks(ctx, snap.Key, chunks); err != nil {
+	if out.planChunks > 0 {
+		gz, err := s.readChunks(ctx, planChunks, snap.Key, out.planChunks)
+		if err != nil {
+			return snapshot.Snapshot{}, err
+		}
+		chunked, err := decompressPlan(gz)
+		if err != nil {
+			return snapshot.Snapshot{}, fmt.Errorf("%w (snapshot %s)", err, snap.SnapshotID)
+		}
+		if snap.Resources == nil {
+			snap.Resources = make(map[string]snapshot.ResourceProgress, len(chunked))
+		}
+		for id, p := range chunked {
+			// The record's entry, if any, is the newer one.
+			if _, ok := snap.Resources[id]; !ok {
+				snap.Resources[id] = p
+			}
+		}
+	}
+	gz := out.dataGz
+	if out.dataChunks > 0 {
+		if gz, err = s.readChunks(ctx, dataChunks, snap.Key, out.dataChunks); err != nil {
 			return snapshot.Snapshot{}, err
 		}
 	}
@@ -270,77 +320,119 @@ func (s *Store) ListSnapshots(ctx context.Context, key snapshot.StackKey, opts s
 	}
 }
 
-// SetPlan writes the workflow's plan on an IN_PROGRESS snapshot.
+// SetPlan writes the workflow's plan on an IN_PROGRESS snapshot, in the
+// record or, when it is too large, partly in plan chunks (see placePlan).
 func (s *Store) SetPlan(ctx context.Context, key snapshot.Key, resources map[string]snapshot.ResourceProgress) error {
-	plan, err := resourcesAttr(resources)
+	const op = "set plan of"
+	item, err := s.inProgressItem(ctx, op, key)
 	if err != nil {
 		return err
 	}
-	return s.updateInProgress(ctx, "set plan of", key, "SET resources = :plan", nil,
-		map[string]types.AttributeValue{":plan": plan})
+	delete(item, "resources")
+	delete(item, "plan_chunks")
+	plan, err := placePlan(itemSize(item), resources)
+	if err != nil {
+		return opErr(op, key.SnapshotID, err)
+	}
+	update := "SET resources = :plan REMOVE plan_chunks"
+	values := map[string]types.AttributeValue{":plan": plan.kept}
+	if plan.moved != nil {
+		n, err := s.writeChunks(ctx, planChunks, key, plan.moved)
+		if err != nil {
+			return err
+		}
+		update = "SET resources = :plan, plan_chunks = :chunks"
+		values[":chunks"] = num(n)
+	}
+	return s.updateCreating(ctx, op, key, inProgress, update, nil, values)
 }
 
-// SetResource updates one resource of an IN_PROGRESS snapshot's plan, and
-// leaves the others as they are.
+// SetResource updates one resource of the plan of a snapshot being created,
+// IN_PROGRESS or FAILED, and leaves the others as they are. The resources
+// it is called for are always in the record (see placePlan), so one
+// conditional update does it, whatever other calls run at the same time.
 func (s *Store) SetResource(ctx context.Context, key snapshot.Key, progress snapshot.ResourceProgress) error {
 	res, err := resourceAttr(progress)
 	if err != nil {
 		return err
 	}
-	return s.updateInProgress(ctx, "set resource of", key, "SET resources.#lid = :res",
+	return s.updateCreating(ctx, "set resource of", key, recordable, "SET resources.#lid = :res",
 		map[string]string{"#lid": progress.LogicalID},
 		map[string]types.AttributeValue{":res": res})
 }
 
-// Complete moves an IN_PROGRESS snapshot to COMPLETE with its data.
+// Complete moves an IN_PROGRESS snapshot to COMPLETE with its data, which
+// stays in the record if the record, as Complete leaves it, still fits.
 func (s *Store) Complete(ctx context.Context, key snapshot.Key, data snapshot.StackData, reason string) error {
-	attr, value, err := s.placeData(ctx, key, data, func(ctx context.Context) error {
-		return s.checkInProgress(ctx, key)
-	})
+	const op = "complete"
+	item, err := s.inProgressItem(ctx, op, key)
 	if err != nil {
 		return err
 	}
+	gz, err := compressData(data)
+	if err != nil {
+		return err
+	}
+	// The record as Complete leaves it, but for its data.
+	item["status"] = str(string(snapshot.StatusComplete))
+	item["status_reason"] = str(reason)
+	delete(item, "data_gz")
+	delete(item, "data_chunks")
 	// The record keeps its data in one form: drop the other, if any.
 	update := "SET #status = :complete, status_reason = :reason, data_gz = :data REMOVE data_chunks"
-	if attr == "data_chunks" {
+	var value types.AttributeValue = &types.AttributeValueMemberB{Value: gz}
+	if !dataFits(itemSize(item), gz) {
+		n, err := s.writeChunks(ctx, dataChunks, key, gz)
+		if err != nil {
+			return err
+		}
 		update = "SET #status = :complete, status_reason = :reason, data_chunks = :data REMOVE data_gz"
+		value = num(n)
 	}
-	return s.updateInProgress(ctx, "complete", key, update, nil,
-		map[string]types.AttributeValue{
-			":complete": str(string(snapshot.StatusComplete)),
-			":reason":   str(reason),
-			":data":     value,
-		})
+	values := map[string]types.AttributeValue{
+		":complete": str(string(snapshot.StatusComplete)),
+		":reason":   str(reason),
+		":data":     value,
+	}
+	return s.updateCreating(ctx, op, key, inProgress, update, nil, values)
 }
 
 // Fail moves an IN_PROGRESS snapshot to FAILED with a reason.
 func (s *Store) Fail(ctx context.Context, key snapshot.Key, reason string) error {
-	return s.updateInProgress(ctx, "fail", key, "SET #status = :failed, status_reason = :reason", nil,
+	return s.updateCreating(ctx, "fail", key, inProgress, "SET #status = :failed, status_reason = :reason", nil,
 		map[string]types.AttributeValue{
 			":failed": str(string(snapshot.StatusFailed)),
 			":reason": str(reason),
 		})
 }
 
-// inProgressCondition holds for a snapshot being created and nothing else:
-// a finished snapshot, or one being deleted, is never changed by the
-// workflow. A missing record fails it too.
-const inProgressCondition = "#status = :inprogress AND #action = :create"
+// The workflow changes a snapshot record only while the snapshot is being
+// created: a COMPLETE snapshot, or one being deleted, is never changed. A
+// FAILED one still takes artefact ids (recordable): Step Functions cannot
+// stop a Lambda that is making an artefact when another resource fails the
+// snapshot, and that artefact must be on the record to be deleted with it.
+var (
+	inProgress = []snapshot.Status{snapshot.StatusInProgress}
+	recordable = []snapshot.Status{snapshot.StatusInProgress, snapshot.StatusFailed}
+)
 
-// updateInProgress applies update to a snapshot record under
-// inProgressCondition; names and values are the update's own.
-func (s *Store) updateInProgress(ctx context.Context, op string, key snapshot.Key, update string, names map[string]string, values map[string]types.AttributeValue) error {
+// updateCreating applies update to the record of a snapshot being created
+// (action CREATE) whose status is one of statuses; a missing record fails
+// the condition too. names and values are the update's own.
+func (s *Store) updateCreating(ctx context.Context, op string, key snapshot.Key, statuses []snapshot.Status, update string, names map[string]string, values map[string]types.AttributeValue) error {
 	allNames := map[string]string{"#status": "status", "#action": "action"}
-	for k, v := range names {
-		allNames[k] = v
-	}
-	values[":inprogress"] = str(string(snapshot.StatusInProgress))
+	maps.Copy(allNames, names)
 	values[":create"] = str(string(snapshot.ActionCreate))
+	in := make([]string, len(statuses))
+	for i, st := range statuses {
+		in[i] = fmt.Sprintf(":status%d", i)
+		values[in[i]] = str(string(st))
+	}
 	_, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       itemKey(snapshotPK(key), snapshotSK(key.SnapshotID)),
 		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(inProgressCondition),
+		ConditionExpression:       aws.String("#action = :create AND #status IN (" + strings.Join(in, ", ") + ")"),
 		ExpressionAttributeNames:  allNames,
 		ExpressionAttributeValues: values,
 	})
@@ -350,50 +442,39 @@ func (s *Store) updateInProgress(ctx context.Context, op string, key snapshot.Ke
 	return nil
 }
 
-// checkInProgress tells, before data chunks are written, whether Complete
-// may still change the record: a late retry must not overwrite the chunks
-// of a snapshot that is already finished. (Two Completes of one snapshot at
-// the same moment could still both write chunks; the workflow runs one
-// execution per snapshot, so they do not happen.)
-func (s *Store) checkInProgress(ctx context.Context, key snapshot.Key) error {
-	status, action, found, err := s.snapshotState(ctx, key)
+// inProgressItem reads the record that SetPlan or Complete is about to
+// change, to size what they write: it must be IN_PROGRESS, so that a late
+// retry does not write chunks of a finished snapshot. The update that
+// follows checks it again, atomically.
+func (s *Store) inProgressItem(ctx context.Context, op string, key snapshot.Key) (map[string]types.AttributeValue, error) {
+	item, err := s.getSnapshotItem(ctx, key)
+	if errors.Is(err, snapshot.ErrStoreNotFound) {
+		return nil, opErr(op, key.SnapshotID, snapshot.ErrStoreConflict)
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !found || status != snapshot.StatusInProgress || action != snapshot.ActionCreate {
-		return fmt.Errorf("dynamostore: complete snapshot %s: %w", key.SnapshotID, snapshot.ErrStoreConflict)
+	a := attrs{item: item}
+	if a.str("status") != string(snapshot.StatusInProgress) || a.str("action") != string(snapshot.ActionCreate) {
+		return nil, opErr(op, key.SnapshotID, snapshot.ErrStoreConflict)
 	}
-	return nil
+	return item, a.err
 }
 
-// checkAbsent tells, before data chunks are written, whether a new record
-// may be created: chunks of an existing snapshot must not be overwritten.
+// checkAbsent tells, before chunks are written, whether a new record may be
+// created: chunks of an existing snapshot must not be overwritten.
 func (s *Store) checkAbsent(ctx context.Context, key snapshot.Key) error {
-	_, _, found, err := s.snapshotState(ctx, key)
-	if err != nil {
-		return err
+	_, err := s.getSnapshotItem(ctx, key)
+	switch {
+	case errors.Is(err, snapshot.ErrStoreNotFound):
+		return nil
+	case err == nil:
+		return opErr("create", key.SnapshotID, snapshot.ErrStoreConflict)
 	}
-	if found {
-		return fmt.Errorf("dynamostore: create snapshot %s: %w", key.SnapshotID, snapshot.ErrStoreConflict)
-	}
-	return nil
+	return err
 }
 
-// snapshotState reads the status and action of a snapshot record, if any.
-func (s *Store) snapshotState(ctx context.Context, key snapshot.Key) (snapshot.Status, snapshot.Action, bool, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:                &s.table,
-		Key:                      itemKey(snapshotPK(key), snapshotSK(key.SnapshotID)),
-		ConsistentRead:           aws.Bool(true),
-		ProjectionExpression:     aws.String("#status, #action"),
-		ExpressionAttributeNames: map[string]string{"#status": "status", "#action": "action"},
-	})
-	if err != nil {
-		return "", "", false, fmt.Errorf("dynamostore: read snapshot %s: %w", key.SnapshotID, err)
-	}
-	if out.Item == nil {
-		return "", "", false, nil
-	}
-	a := attrs{item: out.Item}
-	return snapshot.Status(a.str("status")), snapshot.Action(a.str("action")), true, a.err
+// opErr names the snapshot operation that failed.
+func opErr(op, snapshotID string, err error) error {
+	return fmt.Errorf("dynamostore: %s snapshot %s: %w", op, snapshotID, err)
 }

@@ -688,6 +688,8 @@ func TestTransitions(t *testing.T) {
 		{name: "ErrStoreConflict completing a FAILED snapshot", action: snapshot.ActionCreate, before: []step{fail}, step: complete, wantErr: snapshot.ErrStoreConflict, wantStatus: snapshot.StatusFailed},
 		{name: "ErrStoreConflict completing twice with chunked data", action: snapshot.ActionCreate, before: []step{completeLarge}, step: completeLarge, wantErr: snapshot.ErrStoreConflict, wantStatus: snapshot.StatusComplete},
 		{name: "ErrStoreConflict setting a resource of a COMPLETE snapshot", action: snapshot.ActionCreate, before: []step{complete}, step: setResource, wantErr: snapshot.ErrStoreConflict, wantStatus: snapshot.StatusComplete},
+		{name: "OK set resource of a FAILED snapshot", action: snapshot.ActionCreate, before: []step{setPlan, fail}, step: setResource, wantStatus: snapshot.StatusFailed},
+		{name: "ErrStoreConflict setting a resource of a snapshot being deleted", action: snapshot.ActionDelete, step: setResource, wantErr: snapshot.ErrStoreConflict, wantStatus: snapshot.StatusInProgress},
 		{name: "ErrStoreConflict setting the plan of a FAILED snapshot", action: snapshot.ActionCreate, before: []step{fail}, step: setPlan, wantErr: snapshot.ErrStoreConflict, wantStatus: snapshot.StatusFailed},
 		{name: "ErrStoreConflict completing a snapshot being deleted", action: snapshot.ActionDelete, step: complete, wantErr: snapshot.ErrStoreConflict, wantStatus: snapshot.StatusInProgress},
 		{name: "ErrStoreConflict failing a snapshot being deleted", action: snapshot.ActionDelete, step: fail, wantErr: snapshot.ErrStoreConflict, wantStatus: snapshot.StatusInProgress},
@@ -765,6 +767,51 @@ func TestTransitionsWriteTheirFields(t *testing.T) {
 	want.Status, want.StatusReason, want.Resources, want.Data = snapshot.StatusComplete, &reason, plan, data
 	if got := readSnapshot(t, s, snap.Key); !reflect.DeepEqual(got, want) {
 		t.Errorf("after Complete\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// A resource's artefact may be made while another resource fails the
+// snapshot: its ids must still reach the record, and only a record being
+// created (not COMPLETE, not being deleted) takes them.
+func TestSetResourceByStatus(t *testing.T) {
+	tests := []struct {
+		name    string
+		action  snapshot.Action
+		status  snapshot.Status
+		wantErr error
+	}{
+		{name: "OK on CREATE IN_PROGRESS", action: snapshot.ActionCreate, status: snapshot.StatusInProgress},
+		{name: "OK on CREATE FAILED", action: snapshot.ActionCreate, status: snapshot.StatusFailed},
+		{name: "ErrStoreConflict on CREATE COMPLETE", action: snapshot.ActionCreate, status: snapshot.StatusComplete, wantErr: snapshot.ErrStoreConflict},
+		{name: "ErrStoreConflict on DELETE IN_PROGRESS", action: snapshot.ActionDelete, status: snapshot.StatusInProgress, wantErr: snapshot.ErrStoreConflict},
+		{name: "ErrStoreConflict on DELETE FAILED", action: snapshot.ActionDelete, status: snapshot.StatusFailed, wantErr: snapshot.ErrStoreConflict},
+		{name: "ErrStoreConflict on DELETE COMPLETE", action: snapshot.ActionDelete, status: snapshot.StatusComplete, wantErr: snapshot.ErrStoreConflict},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore()
+			reason := "Resource SNAPSHOT failed: Server (AWS::EC2::Instance i-1): quota exceeded"
+			snap := newSnapshot(t, newStack())
+			snap.Action, snap.Status, snap.StatusReason, snap.Resources = tt.action, tt.status, &reason, samplePlan()
+			mustCreate(t, s, snap)
+
+			volume := snap.Resources["Volume"]
+			volume.State, volume.Data = snapshot.ResourceInProgress, snapshot.ResourceData{"snapshot_id": "snap-late"}
+			err := s.SetResource(context.Background(), snap.Key, volume)
+			assertErr(t, err, tt.wantErr, "")
+			if tt.wantErr != nil {
+				assertErr(t, err, tt.wantErr, fmt.Sprintf("dynamostore: set resource of snapshot %s: write condition failed", snap.SnapshotID))
+			}
+
+			want := snap
+			want.Resources = samplePlan()
+			if tt.wantErr == nil {
+				want.Resources["Volume"] = volume
+			}
+			if got := readSnapshot(t, s, snap.Key); !reflect.DeepEqual(got, want) {
+				t.Errorf("read back\n%+v\nwant\n%+v", got, want)
+			}
+		})
 	}
 }
 
@@ -869,7 +916,7 @@ func TestDataPlacement(t *testing.T) {
 				t.Errorf("data_gz present: %v, want %v", inline, !tt.chunked)
 			}
 			for n := 1; n <= wantChunks; n++ {
-				chunk := attrs{item: rawItem(t, snapshotPK(snap.Key), chunkSK(snap.SnapshotID, n))}
+				chunk := attrs{item: rawItem(t, snapshotPK(snap.Key), dataChunks.sk(snap.SnapshotID, n))}
 				if size := len(chunk.bytes("data_part")); size == 0 || size > chunkSize {
 					t.Errorf("chunk %d holds %d bytes", n, size)
 				}
@@ -886,13 +933,13 @@ func TestDataReadFailsOnMissingChunk(t *testing.T) {
 		t.Fatalf("Complete: %v", err)
 	}
 	_, err := testClient.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
-		TableName: aws.String(testTable), Key: itemKey(snapshotPK(snap.Key), chunkSK(snap.SnapshotID, 2)),
+		TableName: aws.String(testTable), Key: itemKey(snapshotPK(snap.Key), dataChunks.sk(snap.SnapshotID, 2)),
 	})
 	if err != nil {
 		t.Fatalf("DeleteItem: %v", err)
 	}
 	_, err = s.Snapshot(context.Background(), snap.Key)
-	want := fmt.Sprintf("dynamostore: data of %s: chunk 2 is missing (found %s)", snap.SnapshotID, chunkSK(snap.SnapshotID, 3))
+	want := fmt.Sprintf("dynamostore: data of %s: chunk 2 is missing (found %s)", snap.SnapshotID, dataChunks.sk(snap.SnapshotID, 3))
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %s", err, want)
 	}
