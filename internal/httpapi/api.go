@@ -32,7 +32,9 @@ type Service interface {
 // Request is an HTTP request as both front doors deliver it.
 type Request struct {
 	Method string
-	Path   string
+	// Path is the path of the API's route, escaped as the client sent it:
+	// an encoded slash stays inside its segment.
+	Path string
 	// ClientPath is the path as the client sent it (on API Gateway, with
 	// the stage), for the URLs the API answers with.
 	ClientPath string
@@ -70,6 +72,10 @@ func (a *API) Serve(ctx context.Context, req Request) Response {
 	if location != "" {
 		resp.Headers["Location"] = location
 	}
+	var notAllowed *routeError
+	if errors.As(err, &notAllowed) && notAllowed.status == http.StatusMethodNotAllowed {
+		resp.Headers["Allow"] = notAllowed.allow
+	}
 	if status == http.StatusNoContent {
 		return resp
 	}
@@ -82,10 +88,12 @@ func (a *API) Serve(ctx context.Context, req Request) Response {
 // a success, or the error to answer.
 func (a *API) route(ctx context.Context, req Request) (int, any, string, error) {
 	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
-	for _, p := range parts {
-		if p == "" {
+	for i, p := range parts {
+		segment, err := url.PathUnescape(p)
+		if err != nil || segment == "" {
 			return 0, nil, "", errNotFound
 		}
+		parts[i] = segment
 	}
 	// /v1/{tenant_id}/stacks/{stack_name}[/{stack_id}[/snapshots[/{snapshot_id}[/restore]]]]
 	if len(parts) < 4 || parts[0] != "v1" || parts[2] != "stacks" {
@@ -93,7 +101,7 @@ func (a *API) route(ctx context.Context, req Request) (int, any, string, error) 
 	}
 	if len(parts) == 4 {
 		if req.Method != http.MethodGet {
-			return 0, nil, "", errMethodNotAllowed
+			return 0, nil, "", methodNotAllowed("GET")
 		}
 		return a.lookup(ctx, req, parts[1], parts[3])
 	}
@@ -108,7 +116,7 @@ func (a *API) route(ctx context.Context, req Request) (int, any, string, error) 
 		// whose id is "snapshots": there is none.
 		status, body, err = a.showStack(ctx, req, ref)
 	case len(rest) == 0:
-		err = errMethodNotAllowed
+		err = methodNotAllowed("GET")
 	case rest[0] != "snapshots":
 		err = errNotFound
 	case len(rest) == 1 && req.Method == http.MethodPost:
@@ -117,8 +125,12 @@ func (a *API) route(ctx context.Context, req Request) (int, any, string, error) 
 		status, body, err = a.list(ctx, req, ref)
 	case len(rest) == 2 && req.Method == http.MethodGet:
 		status, body, err = a.show(ctx, req, ref, rest[1])
-	case len(rest) <= 2 || (len(rest) == 3 && rest[2] == "restore"):
-		err = errMethodNotAllowed
+	case len(rest) == 1:
+		err = methodNotAllowed("GET, POST")
+	case len(rest) == 2:
+		err = methodNotAllowed("GET")
+	case len(rest) == 3 && rest[2] == "restore":
+		err = methodNotAllowed("") // restore is not built yet
 	default:
 		err = errNotFound
 	}
@@ -144,15 +156,18 @@ func (a *API) showStack(ctx context.Context, req Request, ref snapshot.StackRef)
 	return http.StatusOK, map[string]any{"stack": wireStack(stack, req.ClientPath)}, nil
 }
 
-var (
-	errNotFound         = &routeError{status: http.StatusNotFound, heatType: "HTTPNotFound"}
-	errMethodNotAllowed = &routeError{status: http.StatusMethodNotAllowed, heatType: "HTTPMethodNotAllowed"}
-)
+var errNotFound = &routeError{status: http.StatusNotFound, heatType: "HTTPNotFound"}
+
+// methodNotAllowed is the 405 of a path that answers the allowed methods.
+func methodNotAllowed(allow string) *routeError {
+	return &routeError{status: http.StatusMethodNotAllowed, heatType: "HTTPMethodNotAllowed", allow: allow}
+}
 
 // routeError is an error of the HTTP layer itself, not of the domain.
 type routeError struct {
 	status   int
 	heatType string
+	allow    string // the Allow header of a 405
 }
 
 func (e *routeError) Error() string { return e.heatType }

@@ -302,3 +302,32 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) WriteHeader(s int)           { r.status = s }
 func (r *recorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+func TestAllowHeader(t *testing.T) {
+	api := newAPI(&fakeService{snap: inProgress})
+	for path, allow := range map[string]string{
+		base:                                     "GET, POST",
+		base + "/x":                              "GET",
+		base + "/x/restore":                      "",
+		"/v1/123456789012/stacks/web":            "GET",
+		"/v1/123456789012/stacks/web/" + stackID: "GET",
+	} {
+		resp := serve(api, "PATCH", path, "")
+		if got, ok := resp.Headers["Allow"]; resp.Status != 405 || !ok || got != allow {
+			t.Errorf("PATCH %s: %d Allow %q, want %q", path, resp.Status, got, allow)
+		}
+	}
+}
+
+func TestPathSegmentsAreUnescaped(t *testing.T) {
+	svc := &fakeService{snap: inProgress}
+	api := newAPI(svc)
+	resp := api.Serve(context.Background(), Request{Method: "POST", Path: "/v1/123456789012/stacks/web%2Fx/" + stackID + "/snapshots", Body: []byte("{}"), Caller: snapshot.Caller{AccountID: "123456789012"}})
+	if resp.Status != 200 || svc.calls[0] != "create 123456789012 123456789012/web/x/"+stackID {
+		t.Fatalf("%d %v: an encoded slash stays inside the stack name", resp.Status, svc.calls)
+	}
+	resp = api.Serve(context.Background(), Request{Method: "GET", Path: "/v1/123456789012/stacks/web%ZZ/" + stackID + "/snapshots"})
+	if resp.Status != 404 {
+		t.Fatalf("a bad escape: %d %s", resp.Status, resp.Body)
+	}
+}

@@ -110,8 +110,8 @@ func (a *API) Handler(callerAccount string) http.Handler {
 		}
 		resp := a.Serve(r.Context(), Request{
 			Method:     r.Method,
-			Path:       r.URL.Path,
-			ClientPath: r.URL.Path,
+			Path:       r.URL.EscapedPath(),
+			ClientPath: r.URL.EscapedPath(),
 			Query:      r.URL.Query(),
 			Body:       body,
 			Caller:     snapshot.Caller{AccountID: caller},

@@ -24,18 +24,19 @@ func (r *Runner) adminHandler() http.Handler {
 		var body struct {
 			Status string `json:"status"`
 		}
-		if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+		if err := decodeStrict(req, &body); err != nil {
 			return snapshot.Errorf(snapshot.CodeBadRequest, "body must be {\"status\": \"UPDATE_IN_PROGRESS\"}")
 		}
 		return r.Cloud.SetStackStatus(r.Account, req.PathValue("name"), body.Status)
 	}))
 	mux.HandleFunc("POST /_local/stacks/{name}/resources/{logical_id}/behaviour", r.cloudControl(func(req *http.Request) error {
+		// The whole behaviour: what is left out is reset ({} is normal).
 		var body struct {
 			Duration       string `json:"duration"` // "20s"
 			Fail           string `json:"fail"`
 			ThrottleStarts int    `json:"throttle_starts"`
 		}
-		if err := json.NewDecoder(req.Body).Decode(&body); err != nil {
+		if err := decodeStrict(req, &body); err != nil {
 			return snapshot.Errorf(snapshot.CodeBadRequest, "body must be {\"duration\": \"20s\", \"fail\": \"reason\", \"throttle_starts\": 2}")
 		}
 		b := simcloud.Behaviour{Fail: body.Fail, ThrottleStarts: body.ThrottleStarts}
@@ -57,11 +58,17 @@ func (r *Runner) listStacks(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "the local runner uses real AWS: there is no simulated cloud"})
 		return
 	}
+	type resourceJSON struct {
+		LogicalID  string `json:"logical_id"`
+		PhysicalID string `json:"physical_id"`
+		Type       string `json:"type"`
+	}
 	type stackJSON struct {
-		Name         string `json:"name"`
-		ID           string `json:"id"`
-		Status       string `json:"status"`
-		SnapshotsURL string `json:"snapshots_url"`
+		Name         string         `json:"name"`
+		ID           string         `json:"id"`
+		Status       string         `json:"status"`
+		SnapshotsURL string         `json:"snapshots_url"`
+		Resources    []resourceJSON `json:"resources"`
 	}
 	out := []stackJSON{}
 	for _, s := range r.Stacks {
@@ -70,7 +77,12 @@ func (r *Runner) listStacks(w http.ResponseWriter, req *http.Request) {
 		} else {
 			s.Status = "DELETE_COMPLETE"
 		}
-		out = append(out, stackJSON{Name: s.Name, ID: s.ID, Status: s.Status, SnapshotsURL: r.SnapshotsURL(s)})
+		entry := stackJSON{Name: s.Name, ID: s.ID, Status: s.Status, SnapshotsURL: r.SnapshotsURL(s), Resources: []resourceJSON{}}
+		resources, _ := r.Cloud.Resources(req.Context(), r.Account, s)
+		for _, res := range resources {
+			entry.Resources = append(entry.Resources, resourceJSON{LogicalID: res.LogicalID, PhysicalID: res.PhysicalID, Type: res.Type})
+		}
+		out = append(out, entry)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stacks": out})
 }
@@ -107,6 +119,13 @@ func (r *Runner) execution(w http.ResponseWriter, req *http.Request) {
 	}
 	transitions, retries := localaws.Transitions(events)
 	writeJSON(w, http.StatusOK, map[string]any{"transitions": transitions, "retries": retries, "events": events})
+}
+
+// decodeStrict reads a control's JSON body; unknown keys are mistakes.
+func decodeStrict(req *http.Request, v any) error {
+	dec := json.NewDecoder(req.Body)
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -186,12 +187,18 @@ func Start(ctx context.Context, opts Options) (r *Runner, err error) {
 		LockGrace: opts.LockGrace,
 		Log:       logger,
 	}
-	api := &httpapi.API{Service: svc, Log: logger}
-	mux := http.NewServeMux()
-	mux.Handle("/v1/", api.Handler(opts.Account))
-	mux.Handle("/_local/", r.adminHandler())
-	mux.Handle("/", api.Handler(opts.Account)) // unknown paths: Heat's 404
-	if r.APIURL, err = r.serve(opts.APIAddr, mux); err != nil {
+	api := (&httpapi.API{Service: svc, Log: logger}).Handler(opts.Account)
+	admin := r.adminHandler()
+	// Not a ServeMux: it would clean paths and answer // or /./ with its
+	// own redirects, where the API answers every path itself.
+	front := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasPrefix(req.URL.Path, "/_local/") {
+			admin.ServeHTTP(w, req)
+			return
+		}
+		api.ServeHTTP(w, req)
+	})
+	if r.APIURL, err = r.serve(opts.APIAddr, front); err != nil {
 		return r, err
 	}
 	return r, nil

@@ -136,12 +136,17 @@ func (s *Service) List(ctx context.Context, caller Caller, ref StackRef, opts Li
 	if err != nil {
 		return nil, err
 	}
-	for i, snap := range page.Snapshots {
-		if page.Snapshots[i], err = s.heal(ctx, snap); err != nil {
+	out := page.Snapshots[:0]
+	for _, snap := range page.Snapshots {
+		if snap, err = s.heal(ctx, snap); err != nil {
 			return nil, err
 		}
+		// Healing can change a status the store filtered on.
+		if opts.Status == "" || snap.Status == opts.Status {
+			out = append(out, snap)
+		}
 	}
-	return page.Snapshots, nil
+	return out, nil
 }
 
 func (o ListOptions) validate() error {

@@ -329,6 +329,11 @@ func TestList(t *testing.T) {
 	if len(got) != 2 || got[0].SnapshotID != second.SnapshotID || got[1].SnapshotID != first.SnapshotID {
 		t.Fatalf("list = %+v", got)
 	}
+	f.workflows.state = ExecutionMissing
+	f.clock.t = t0.Add(time.Hour)
+	if got, err := f.svc.List(ctx, caller, webRef, ListOptions{Status: StatusInProgress}); err != nil || len(got) != 0 {
+		t.Fatalf("IN_PROGRESS after healing the lost one: %+v %v", got, err)
+	}
 	_, err = f.svc.List(ctx, caller, webRef, ListOptions{Status: "DONE"})
 	assertError(t, err, CodeBadRequest, "status must be one of IN_PROGRESS, COMPLETE, FAILED")
 	_, err = f.svc.List(ctx, caller, StackRef{TenantID: tenant, StackName: "web", StackID: "wrong"}, ListOptions{})
