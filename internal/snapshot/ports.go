@@ -69,7 +69,7 @@ type Store interface {
 
 	// SetPlan writes the workflow's plan on an IN_PROGRESS snapshot.
 	SetPlan(ctx context.Context, key Key, resources map[string]ResourceProgress) error
-	// SetResource updates one resource of the plan of an IN_PROGRESS snapshot.
+	// SetResource updates one resource of the plan of a CREATE snapshot that is IN_PROGRESS or FAILED.
 	SetResource(ctx context.Context, key Key, progress ResourceProgress) error
 	// Complete moves an IN_PROGRESS snapshot to COMPLETE with its data.
 	Complete(ctx context.Context, key Key, data StackData, reason string) error
