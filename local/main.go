@@ -26,7 +26,7 @@ func main() {
 	flag.StringVar(&opts.StacksDir, "stacks", "local/stacks", "CloudFormation templates (JSON or YAML) loaded as stacks")
 	flag.IntVar(&opts.Limit, "limit", 32, "max_snapshots_per_stack (-1: no limit, 0: none)")
 	flag.DurationVar(&opts.ArtefactDuration, "artefact-duration", 3*time.Second, "how long a simulated artefact takes")
-	wait := flag.Duration("wait", 500*time.Millisecond, "wait between checks of an artefact (on AWS it grows from 15s to 5m)")
+	wait := flag.Duration("wait", 500*time.Millisecond, "wait between checks of an artefact (on AWS: half the time waited so far, 15s to 1h)")
 	cloud := flag.String("cloud", "sim", "sim: the simulated cloud; aws: real CloudFormation, EC2, RDS and DynamoDB with the usual credential chain")
 	flag.Parse()
 	opts.WaitMs = int(wait.Milliseconds())
