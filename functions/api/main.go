@@ -2,13 +2,9 @@
 package main
 
 import (
-	"context"
-	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
@@ -21,17 +17,8 @@ import (
 )
 
 func main() {
-	log := lambdacontext.NewLogger()
 	var cfg config.API
-	if err := config.Load(&cfg, os.Getenv); err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("AWS configuration", "error", err)
-		os.Exit(1)
-	}
+	log, awsCfg := wiring.Boot(&cfg)
 	svc := &snapshot.Service{
 		Store:     dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName),
 		Stacks:    wiring.Stacks(wiring.Accounts(awsCfg, cfg.DeploymentAccountID, cfg.TenantRoleName)),

@@ -3,12 +3,7 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/stacksnap/stacksnap/internal/cfntemplate"
@@ -20,17 +15,8 @@ import (
 )
 
 func main() {
-	log := lambdacontext.NewLogger()
 	var cfg config.Workflow
-	if err := config.Load(&cfg, os.Getenv); err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
-	if err != nil {
-		log.Error("AWS configuration", "error", err)
-		os.Exit(1)
-	}
+	log, awsCfg := wiring.Boot(&cfg)
 	accounts := wiring.Accounts(awsCfg, cfg.DeploymentAccountID, cfg.TenantRoleName)
 	tasks := &snapshot.Tasks{
 		Store:         dynamostore.New(dynamodb.NewFromConfig(awsCfg), cfg.TableName),

@@ -1,10 +1,17 @@
 // Package wiring builds the real AWS adapters for a tenant-aware
 // deployment, for the Lambda functions and for the local runner's -cloud
-// aws. It is edge code: it knows every adapter, and no adapter knows it.
+// aws, and starts the functions. It is edge code: it knows every adapter,
+// and no adapter knows it.
 package wiring
 
 import (
+	"context"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -14,6 +21,7 @@ import (
 	"github.com/stacksnap/stacksnap/internal/awsaccounts"
 	"github.com/stacksnap/stacksnap/internal/awssnap"
 	"github.com/stacksnap/stacksnap/internal/cfnstacks"
+	"github.com/stacksnap/stacksnap/internal/config"
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 )
 
@@ -38,4 +46,23 @@ func Snapshotters(accounts *awsaccounts.Accounts, rebootInstances bool) snapshot
 		DynamoDB:        awsaccounts.Clients(accounts, func(c aws.Config) awssnap.DynamoDBAPI { return dynamodb.NewFromConfig(c) }),
 		RebootInstances: rebootInstances,
 	})
+}
+
+// Boot starts a Lambda function: its logger, its configuration read from
+// the environment into cfg (a pointer to a config struct), and the AWS
+// configuration of the function's role. A function that cannot read its
+// configuration logs every problem and exits: Lambda reports the failed
+// start, and nothing half-configured runs.
+func Boot(cfg any) (*slog.Logger, aws.Config) {
+	log := lambdacontext.NewLogger()
+	if err := config.Load(cfg, os.Getenv); err != nil {
+		log.Error("configuration", "error", err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(context.Background())
+	if err != nil {
+		log.Error("AWS configuration", "error", err)
+		os.Exit(1)
+	}
+	return log, awsCfg
 }
