@@ -91,15 +91,6 @@ func call(t *testing.T, method, url, body string, headers ...string) (int, []byt
 	return res.StatusCode, out
 }
 
-func stackNamed(t *testing.T, name string) snapshot.Stack {
-	t.Helper()
-	s, err := runner.Cloud.Stack(context.Background(), runner.Account, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func create(t *testing.T, s snapshot.Stack, name string) wireSnapshot {
 	t.Helper()
 	status, body := call(t, "POST", runner.SnapshotsURL(s), fmt.Sprintf(`{"name": %q}`, name))
