@@ -29,10 +29,7 @@ $(NODE_TOOLS): node/package.json node/package-lock.json
 	cd node && npm ci --no-audit --no-fund
 	touch $@
 
-test: tools
-	$(GO) mod download
-	node/node_modules/.bin/asl-validator --json-path statemachine/snapshot.asl.json
-	$(GO) vet ./...
+test: tools lint
 	$(GO) test -count=1 -timeout 9m ./...
 
 STATICCHECK_VERSION := v0.8.2
