@@ -56,11 +56,16 @@ func (s *Stacks) Stack(ctx context.Context, tenantID, name string) (snapshot.Sta
 		return snapshot.Stack{}, err
 	}
 	arn := aws.ToString(stack.StackId)
+	updated := aws.ToTime(stack.CreationTime)
+	if stack.LastUpdatedTime != nil {
+		updated = *stack.LastUpdatedTime
+	}
 	return snapshot.Stack{
-		Name:   aws.ToString(stack.StackName),
-		ID:     snapshot.StackIDFromARN(arn),
-		ARN:    arn,
-		Status: string(stack.StackStatus),
+		Name:      aws.ToString(stack.StackName),
+		ID:        snapshot.StackIDFromARN(arn),
+		ARN:       arn,
+		Status:    string(stack.StackStatus),
+		UpdatedAt: updated,
 	}, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -30,7 +31,10 @@ const (
 	endpointsARN = "arn:aws:cloudformation:us-east-1:123456789012:stack/MyStack-Network-1ABCDEF2GHIJ-Endpoints-9ZYXWV8UTSRQ/6c0a04b0-a414-11df-adb3-5081b3858e83"
 )
 
-var myStack = snapshot.Stack{Name: "MyStack", ID: stackID, ARN: stackARN, Status: "CREATE_COMPLETE"}
+// created is the CreationTime of the sample stacks.
+var created = time.Date(2010, 7, 27, 22, 28, 28, 0, time.UTC)
+
+var myStack = snapshot.Stack{Name: "MyStack", ID: stackID, ARN: stackARN, Status: "CREATE_COMPLETE", UpdatedAt: created}
 
 func TestStack(t *testing.T) {
 	describeMyStack := call("DescribeStacks", "StackName", "MyStack")
@@ -47,12 +51,16 @@ func TestStack(t *testing.T) {
 		{name: "UpdateInProgress", stackName: "MyStack",
 			exchange: exchange{request: describeMyStack, file: "describe-stacks.response.docs.xml",
 				replace: []string{"CREATE_COMPLETE", "UPDATE_IN_PROGRESS"}},
-			want: snapshot.Stack{Name: "MyStack", ID: stackID, ARN: stackARN, Status: "UPDATE_IN_PROGRESS"}},
+			want: snapshot.Stack{Name: "MyStack", ID: stackID, ARN: stackARN, Status: "UPDATE_IN_PROGRESS", UpdatedAt: created}},
+		{name: "UpdatedAtIsLastUpdatedTime", stackName: "MyStack",
+			exchange: exchange{request: describeMyStack, file: "describe-stacks.response.docs.xml",
+				replace: []string{"</CreationTime>", "</CreationTime><LastUpdatedTime>2011-03-04T05:06:07Z</LastUpdatedTime>"}},
+			want: snapshot.Stack{Name: "MyStack", ID: stackID, ARN: stackARN, Status: "CREATE_COMPLETE", UpdatedAt: time.Date(2011, 3, 4, 5, 6, 7, 0, time.UTC)}},
 		{name: "ReplacedStackHasItsOwnID", stackName: "MyStack",
 			exchange: exchange{request: describeMyStack, file: "describe-stacks.response.docs.xml",
 				replace: []string{stackID, "0b3ad5f0-b524-11ef-9cd2-0a1b2c3d4e5f"}},
 			want: snapshot.Stack{Name: "MyStack", ID: "0b3ad5f0-b524-11ef-9cd2-0a1b2c3d4e5f",
-				ARN: "arn:aws:cloudformation:us-east-1:123456789012:stack/MyStack/0b3ad5f0-b524-11ef-9cd2-0a1b2c3d4e5f", Status: "CREATE_COMPLETE"}},
+				ARN: "arn:aws:cloudformation:us-east-1:123456789012:stack/MyStack/0b3ad5f0-b524-11ef-9cd2-0a1b2c3d4e5f", Status: "CREATE_COMPLETE", UpdatedAt: created}},
 		{name: "ErrStackNotFound", stackName: "foo",
 			exchange: exchange{request: call("DescribeStacks", "StackName", "foo"), status: 400, file: "error.ValidationError.stack-does-not-exist.xml"},
 			err:      wantError{code: snapshot.CodeStackNotFound, message: "The Stack (foo) could not be found."}},

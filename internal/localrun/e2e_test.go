@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		ArtefactDuration: 300 * time.Millisecond,
 		WaitMs:           50,
 		// No real backoff in tests: retries happen at once.
-		RetryOverridesMs: map[string]int{"Plan": 0, "StartArtefact": 0, "CheckArtefact": 0, "Finalize": 0, "MarkFailed": 0},
+		RetryOverridesMs: map[string]int{"Plan": 0, "StartArtefact": 0, "CheckArtefact": 0, "RecordResourceFailure": 0, "Finalize": 0, "MarkFailed": 0},
 		Log:              logs,
 	})
 	if err != nil {
@@ -252,6 +252,34 @@ func TestWorkflowPaths(t *testing.T) {
 		}
 		if retried != 2 {
 			t.Fatalf("retries = %d, want 2", retried)
+		}
+	})
+	t.Run("ThrottledForEver", func(t *testing.T) {
+		s := newStack(t, "", twoVolumes)
+		if err := runner.Cloud.SetBehaviour(runner.Account, s.Name, "Data", simcloud.Behaviour{ThrottleStarts: 100}); err != nil {
+			t.Fatal(err)
+		}
+		done := waitDone(t, s, create(t, s, "").ID)
+		want := "Resource SNAPSHOT failed: Data (AWS::EC2::Volume " + physicalID(t, s, "Data") + "): AWS kept throttling the snapshot: Rate exceeded"
+		if done.Status != "FAILED" || *done.StatusReason != want {
+			t.Fatalf("got %s %q, want %q", done.Status, *done.StatusReason, want)
+		}
+	})
+	t.Run("StackUpdatedDuringSnapshot", func(t *testing.T) {
+		s := newStack(t, "", twoVolumes)
+		if err := runner.Cloud.SetBehaviour(runner.Account, s.Name, "Data", simcloud.Behaviour{Duration: 1500 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		created := create(t, s, "")
+		time.Sleep(1100 * time.Millisecond) // into the next second: CreatedAt has whole seconds
+		for _, status := range []string{"UPDATE_IN_PROGRESS", "UPDATE_COMPLETE"} {
+			if err := runner.Cloud.SetStackStatus(runner.Account, s.Name, status); err != nil {
+				t.Fatal(err)
+			}
+		}
+		done := waitDone(t, s, created.ID)
+		if done.Status != "FAILED" || *done.StatusReason != "Resource SNAPSHOT failed: the stack "+s.Name+" was updated during the snapshot" {
+			t.Fatalf("got %s %q", done.Status, *done.StatusReason)
 		}
 	})
 	t.Run("StackDeletedDuringSnapshot", func(t *testing.T) {

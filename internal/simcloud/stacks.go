@@ -34,10 +34,13 @@ type stack struct {
 	Tags         map[string]string    `json:"tags"`
 	Resources    []snapshot.Resource  `json:"resources"` // sorted by logical id
 	Behaviours   map[string]Behaviour `json:"behaviours,omitempty"`
+	// Updated is when an update last started (UPDATE_* status), as
+	// CloudFormation's LastUpdatedTime; zero when never updated.
+	Updated time.Time `json:"updated,omitempty"`
 }
 
 func (s *stack) view() snapshot.Stack {
-	return snapshot.Stack{Name: s.Name, ID: s.ID, ARN: s.ARN, Status: s.Status}
+	return snapshot.Stack{Name: s.Name, ID: s.ID, ARN: s.ARN, Status: s.Status, UpdatedAt: s.Updated}
 }
 
 func (s *stack) live() bool { return s.Status != statusDeleted }
@@ -301,6 +304,9 @@ func (c *Cloud) SetStackStatus(account, name, status string) error {
 	s := c.liveStack(account, name)
 	if s == nil {
 		return errStackNotFound(name)
+	}
+	if strings.HasPrefix(status, "UPDATE_") && !strings.HasPrefix(s.Status, "UPDATE_") {
+		s.Updated = c.clock()
 	}
 	s.Status = status
 	return c.save()

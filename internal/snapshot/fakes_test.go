@@ -221,6 +221,7 @@ type fakeSnapshotter struct {
 	failure   string
 	throttle  int
 	busy      int
+	checkBusy int
 	startErr  error
 }
 
@@ -241,6 +242,10 @@ func (f *fakeSnapshotter) Start(_ context.Context, req ArtefactRequest) (Resourc
 }
 
 func (f *fakeSnapshotter) Check(_ context.Context, _ ArtefactRequest, data ResourceData) (Progress, error) {
+	if f.checkBusy > 0 {
+		f.checkBusy--
+		return Progress{}, &BusyError{Message: "InvalidDBSnapshotState: the snapshot is being copied"}
+	}
 	f.checks++
 	if f.failure != "" {
 		return Progress{Failure: f.failure}, nil

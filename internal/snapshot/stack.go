@@ -1,6 +1,9 @@
 package snapshot
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // Stack is a CloudFormation stack as the stack lookup reports it.
 type Stack struct {
@@ -8,6 +11,8 @@ type Stack struct {
 	ID     string // the UUID that ends the StackId ARN
 	ARN    string
 	Status string // CloudFormation StackStatus, e.g. CREATE_COMPLETE
+	// UpdatedAt is when the stack was last updated (its creation if never).
+	UpdatedAt time.Time
 }
 
 // Resource is one resource of a stack. LogicalID is qualified by the parent

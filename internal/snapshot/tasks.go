@@ -128,14 +128,18 @@ func (t *Tasks) StartArtefact(ctx context.Context, in ArtefactStep) (ArtefactSte
 		return in, err
 	}
 	in.Done, in.WaitSeconds, in.WaitedSeconds = false, t.FirstWait, 0
-	if res.State != ResourcePending {
-		return in, nil
+	switch res.State {
+	case ResourcePending:
+		return t.start(ctx, snap, res, snapshotter, in)
+	case ResourceFailed:
+		return in, failedAlready(res)
 	}
-	return t.start(ctx, snap, res, snapshotter, in)
+	return in, nil
 }
 
 // start asks the snapshotter for the artefact. A busy resource stays
-// PENDING and is started again at the next check, until BusyLimit.
+// PENDING and is started again at the next check, until BusyLimit; while
+// it is pending, the time waited is time busy.
 func (t *Tasks) start(ctx context.Context, snap Snapshot, res ResourceProgress, snapshotter Snapshotter, in ArtefactStep) (ArtefactStep, error) {
 	data, err := snapshotter.Start(ctx, t.artefactRequest(snap, res))
 	var busy *BusyError
@@ -152,6 +156,8 @@ func (t *Tasks) start(ctx context.Context, snap Snapshot, res ResourceProgress, 
 	if err := t.Store.SetResource(ctx, snap.Key, res); err != nil {
 		return in, fmt.Errorf("record artefact of %s: %w", res.LogicalID, err)
 	}
+	// The artefact's own clock starts now, whatever the busy time was.
+	in.WaitSeconds, in.WaitedSeconds = t.FirstWait, 0
 	return in, nil
 }
 
@@ -168,10 +174,16 @@ func (t *Tasks) CheckArtefact(ctx context.Context, in ArtefactStep) (ArtefactSte
 	case ResourceComplete:
 		in.Done = true
 		return in, nil
+	case ResourceFailed:
+		return in, failedAlready(res)
 	case ResourcePending:
 		return t.start(ctx, snap, res, snapshotter, in)
 	}
 	progress, err := snapshotter.Check(ctx, t.artefactRequest(snap, res), res.Data)
+	var busy *BusyError
+	if errors.As(err, &busy) {
+		return in, nil // not ready yet: checked again after the wait
+	}
 	if err != nil {
 		return in, t.failResource(ctx, snap, res, err)
 	}
@@ -189,6 +201,38 @@ func (t *Tasks) CheckArtefact(ctx context.Context, in ArtefactStep) (ArtefactSte
 		in.Done = true
 	}
 	return in, nil
+}
+
+// failedAlready is the answer to a step run again on a resource whose
+// failure is recorded: the failure, again.
+func failedAlready(res ResourceProgress) error {
+	return &ResourceSnapshotError{Message: describe(res) + ": " + res.Reason}
+}
+
+// FailResourceInput is what the Catch inside the state machine's Map hands
+// to FailResource: the resource's step and the error that ended it.
+type FailResourceInput struct {
+	ArtefactStep
+	Error TaskError `json:"error"`
+}
+
+// FailResource records on the resource why its iteration of the Map ended,
+// unless a reason is recorded already. A Distributed Map passes on only
+// that an iteration failed; MarkFailed reads the reason from the record.
+func (t *Tasks) FailResource(ctx context.Context, in FailResourceInput) (Result, error) {
+	snap, err := t.Store.Snapshot(ctx, in.Key())
+	if err != nil {
+		return Result{}, fmt.Errorf("read snapshot: %w", err)
+	}
+	res, ok := snap.Resources[in.LogicalID]
+	if !ok || res.State == ResourceFailed || res.State == ResourceComplete {
+		return Result{SnapshotID: in.SnapshotID, Status: StatusFailed}, nil
+	}
+	res.State, res.Reason = ResourceFailed, failureMessage(in.Error)
+	if err := t.Store.SetResource(ctx, snap.Key, res); err != nil && !errors.Is(err, ErrStoreConflict) {
+		return Result{}, fmt.Errorf("record failure of %s: %w", res.LogicalID, err)
+	}
+	return Result{SnapshotID: in.SnapshotID, Status: StatusFailed}, nil
 }
 
 // failResource returns the error of a resource's snapshotter as the state
@@ -265,6 +309,12 @@ func (t *Tasks) unchangedStack(ctx context.Context, snap Snapshot) (Stack, error
 	}
 	if action, busy := busyAction(stack.Status); busy {
 		return Stack{}, &StackChangedError{Message: fmt.Sprintf("the stack %s was being changed (%s) during the snapshot", snap.StackName, action)}
+	}
+	// An update that started before the snapshot would have refused it
+	// (409), so an update time after its creation is an update during it,
+	// even one that replaced nothing. (CreatedAt has whole seconds.)
+	if stack.UpdatedAt.Truncate(time.Second).After(snap.CreatedAt) {
+		return Stack{}, &StackChangedError{Message: fmt.Sprintf("the stack %s was updated during the snapshot", snap.StackName)}
 	}
 	resources, err := t.Stacks.Resources(ctx, snap.TenantID, stack)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 type tasksFixture struct {
@@ -247,6 +248,26 @@ func TestTasksBusyResource(t *testing.T) {
 			t.Fatalf("starts = %d", f.volume.starts)
 		}
 	})
+	t.Run("TheArtefactsWaitStartsWhenItStarts", func(t *testing.T) {
+		f := newTasksFixture(t)
+		f.volume.busy, f.volume.doneAfter = 3, 100
+		_, _ = f.tasks.Plan(ctx, f.input())
+		step, _ := f.tasks.StartArtefact(ctx, ArtefactStep{WorkflowInput: f.input(), LogicalID: "Data"})
+		for range 3 {
+			step, _ = f.tasks.CheckArtefact(ctx, step)
+		}
+		if f.volume.starts != 1 || step.WaitSeconds != 5 || step.WaitedSeconds != 0 {
+			t.Fatalf("after a busy spell: starts %d, step %+v: want the first wait again", f.volume.starts, step)
+		}
+	})
+	t.Run("BusyAtACheckIsNotReadyYet", func(t *testing.T) {
+		f := newTasksFixture(t)
+		f.volume.checkBusy = 2
+		_, _ = f.tasks.Plan(ctx, f.input())
+		if err := f.runResource(t, "Data"); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("ErrBusyTooLong", func(t *testing.T) {
 		f := newTasksFixture(t)
 		f.volume.busy = 1000
@@ -304,6 +325,11 @@ func TestFinalizeRefusesAChangedStack(t *testing.T) {
 		message string
 	}{
 		{"ErrStackUpdating", func(f *tasksFixture) { setStatus(f.serviceFixture, "UPDATE_IN_PROGRESS") }, "the stack web was being changed (UPDATE) during the snapshot"},
+		{"ErrUpdatedInPlace", func(f *tasksFixture) {
+			s := f.stacks.stacks[tenant+"/web"]
+			s.UpdatedAt = f.snap.CreatedAt.Add(time.Minute)
+			f.stacks.stacks[tenant+"/web"] = s
+		}, "the stack web was updated during the snapshot"},
 		{"ErrResourceReplaced", func(f *tasksFixture) { f.stacks.resources[stackID][0].PhysicalID = "vol-new" }, "the stack web changed during the snapshot: Data was replaced"},
 		{"ErrResourceAdded", func(f *tasksFixture) {
 			f.stacks.resources[stackID] = append(f.stacks.resources[stackID], Resource{LogicalID: "Extra", PhysicalID: "x", Type: "AWS::SNS::Topic"})
@@ -337,5 +363,35 @@ func TestPlanSkipsResourcesNeverMade(t *testing.T) {
 	plan, err := f.tasks.Plan(ctx, f.input())
 	if err != nil || strings.Join(plan.LogicalIDs, ",") != "Data" {
 		t.Fatalf("plan %v %v", plan.LogicalIDs, err)
+	}
+}
+
+func TestFailResource(t *testing.T) {
+	ctx := context.Background()
+	f := newTasksFixture(t)
+	_, _ = f.tasks.Plan(ctx, f.input())
+	in := FailResourceInput{
+		ArtefactStep: ArtefactStep{WorkflowInput: f.input(), LogicalID: "Data"},
+		Error:        TaskError{Error: "ThrottlingError", Cause: `{"errorMessage": "Rate exceeded", "errorType": "ThrottlingError"}`},
+	}
+	if _, err := f.tasks.FailResource(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	// A second catch (or a retried task) keeps the first reason.
+	in.Error = TaskError{Error: "States.Timeout"}
+	if _, err := f.tasks.FailResource(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	// A step run again on the failed resource fails again, with its reason.
+	_, err := f.tasks.CheckArtefact(ctx, ArtefactStep{WorkflowInput: f.input(), LogicalID: "Data"})
+	if err == nil || err.Error() != "Data (AWS::EC2::Volume vol-1): AWS kept throttling the snapshot: Rate exceeded" {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := f.tasks.MarkFailed(ctx, FailInput{WorkflowInput: f.input(), Error: TaskError{Error: "States.ExceedToleratedFailureThreshold"}}); err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := f.store.Snapshot(ctx, f.snap.Key)
+	if want := "Resource SNAPSHOT failed: Data (AWS::EC2::Volume vol-1): AWS kept throttling the snapshot: Rate exceeded"; *snap.StatusReason != want {
+		t.Fatalf("reason %q, want %q", *snap.StatusReason, want)
 	}
 }

@@ -31,6 +31,8 @@ func New(tasks *snapshot.Tasks) func(ctx context.Context, ev Event) (any, error)
 			return call(ctx, ev.Input, tasks.CheckArtefact)
 		case "Finalize":
 			return call(ctx, ev.Input, tasks.Finalize)
+		case "FailResource":
+			return call(ctx, ev.Input, tasks.FailResource)
 		case "MarkFailed":
 			return call(ctx, ev.Input, tasks.MarkFailed)
 		}
@@ -57,7 +59,10 @@ func typed(err error) error {
 	var throttled *snapshot.ThrottlingError
 	var failed *snapshot.ResourceSnapshotError
 	var changed *snapshot.StackChangedError
+	var busy *snapshot.BusyError
 	switch {
+	case errors.As(err, &busy):
+		return busy
 	case errors.As(err, &throttled):
 		return throttled
 	case errors.As(err, &failed):
