@@ -35,12 +35,13 @@ type Request struct {
 	// Path is the path of the API's route, escaped as the client sent it:
 	// an encoded slash stays inside its segment.
 	Path string
-	// ClientPath is the path as the client sent it (on API Gateway, with
-	// the stage), for the URLs the API answers with.
-	ClientPath string
-	Query      url.Values
-	Body       []byte
-	Caller     snapshot.Caller
+	// ClientURL is the URL as the client sent it (on API Gateway, with the
+	// stage), without the query: the API answers with URLs under it, and
+	// Heat clients accept only URLs under the endpoint they were given.
+	ClientURL string
+	Query     url.Values
+	Body      []byte
+	Caller    snapshot.Caller
 }
 
 // Response is what the API answers.
@@ -144,7 +145,7 @@ func (a *API) lookup(ctx context.Context, req Request, tenantID, name string) (i
 	if err != nil {
 		return 0, nil, "", err
 	}
-	location := strings.TrimSuffix(req.ClientPath, "/") + "/" + stack.ID
+	location := strings.TrimSuffix(req.ClientURL, "/") + "/" + stack.ID
 	return http.StatusFound, map[string]any{"stack": wireStack(stack, location)}, location, nil
 }
 
@@ -153,7 +154,7 @@ func (a *API) showStack(ctx context.Context, req Request, ref snapshot.StackRef)
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, map[string]any{"stack": wireStack(stack, req.ClientPath)}, nil
+	return http.StatusOK, map[string]any{"stack": wireStack(stack, req.ClientURL)}, nil
 }
 
 var errNotFound = &routeError{status: http.StatusNotFound, heatType: "HTTPNotFound"}

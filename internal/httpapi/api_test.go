@@ -84,7 +84,7 @@ func newAPI(svc Service) *API {
 
 func serve(api *API, method, path, body string) Response {
 	u, _ := url.Parse(path)
-	return api.Serve(context.Background(), Request{Method: method, Path: u.Path, ClientPath: "/api" + u.Path, Query: u.Query(), Body: []byte(body), Caller: snapshot.Caller{AccountID: "123456789012"}})
+	return api.Serve(context.Background(), Request{Method: method, Path: u.Path, ClientURL: "https://api.example.com/api" + u.Path, Query: u.Query(), Body: []byte(body), Caller: snapshot.Caller{AccountID: "123456789012"}})
 }
 
 var requestIDPattern = regexp.MustCompile(`^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
@@ -214,7 +214,7 @@ func TestErrors(t *testing.T) {
 func TestStackLookup(t *testing.T) {
 	api := newAPI(&fakeService{})
 	resp := serve(api, "GET", "/v1/123456789012/stacks/web", "")
-	want := "/api/v1/123456789012/stacks/web/" + stackID
+	want := "https://api.example.com/api/v1/123456789012/stacks/web/" + stackID
 	if resp.Status != 302 || resp.Headers["Location"] != want {
 		t.Fatalf("%d %v", resp.Status, resp.Headers)
 	}
@@ -249,6 +249,15 @@ func TestAPIGatewayEvent(t *testing.T) {
 	if resp.Headers["X-Openstack-Request-Id"] == "" {
 		t.Fatal("no request id")
 	}
+	t.Run("LookupAnswersAnAbsoluteURLUnderTheStage", func(t *testing.T) {
+		ev := ev
+		ev.HTTPMethod, ev.Path, ev.Body = "GET", "/v1/123456789012/stacks/web", ""
+		ev.RequestContext.Path = "/api/v1/123456789012/stacks/web"
+		resp, _ := newAPI(svc).HandleAPIGateway(context.Background(), ev)
+		if want := "https://" + ev.Headers["Host"] + "/api/v1/123456789012/stacks/web/" + stackID; resp.StatusCode != 302 || resp.Headers["Location"] != want {
+			t.Fatalf("%d Location %q, want %q", resp.StatusCode, resp.Headers["Location"], want)
+		}
+	})
 	t.Run("LargeAnswersAreGzippedForClientsThatAcceptIt", func(t *testing.T) {
 		big := inProgress
 		big.Data = &snapshot.StackData{Template: map[string]any{"Description": strings.Repeat("x", 200<<10)}}

@@ -40,17 +40,13 @@ func (a *API) HandleAPIGateway(ctx context.Context, ev events.APIGatewayProxyReq
 			query.Set(k, v)
 		}
 	}
-	clientPath := ev.RequestContext.Path // with the stage
-	if clientPath == "" {
-		clientPath = ev.Path
-	}
 	resp := a.Serve(ctx, Request{
-		Method:     ev.HTTPMethod,
-		Path:       ev.Path,
-		ClientPath: clientPath,
-		Query:      query,
-		Body:       body,
-		Caller:     snapshot.Caller{AccountID: ev.RequestContext.Identity.AccountID},
+		Method:    ev.HTTPMethod,
+		Path:      ev.Path,
+		ClientURL: clientURL(ev),
+		Query:     query,
+		Body:      body,
+		Caller:    snapshot.Caller{AccountID: ev.RequestContext.Identity.AccountID},
 	})
 	out := events.APIGatewayProxyResponse{StatusCode: resp.Status, Headers: resp.Headers, Body: string(resp.Body)}
 	if len(resp.Body) > gzipAbove && acceptsGzip(ev) {
@@ -59,6 +55,22 @@ func (a *API) HandleAPIGateway(ctx context.Context, ev events.APIGatewayProxyReq
 		out.Headers["Vary"] = "Accept-Encoding"
 	}
 	return out, nil
+}
+
+// clientURL rebuilds the URL the client called: the host it named, and
+// the path with the stage (or a custom domain's base path).
+func clientURL(ev events.APIGatewayProxyRequest) string {
+	host := ev.RequestContext.DomainName
+	for k, v := range ev.Headers {
+		if strings.EqualFold(k, "Host") && v != "" {
+			host = v
+		}
+	}
+	path := ev.RequestContext.Path
+	if path == "" {
+		path = ev.Path
+	}
+	return "https://" + host + path
 }
 
 // gzipAbove is the size above which a response is compressed for clients
@@ -109,12 +121,12 @@ func (a *API) Handler(callerAccount string) http.Handler {
 			body = nil
 		}
 		resp := a.Serve(r.Context(), Request{
-			Method:     r.Method,
-			Path:       r.URL.EscapedPath(),
-			ClientPath: r.URL.EscapedPath(),
-			Query:      r.URL.Query(),
-			Body:       body,
-			Caller:     snapshot.Caller{AccountID: caller},
+			Method:    r.Method,
+			Path:      r.URL.EscapedPath(),
+			ClientURL: "http://" + r.Host + r.URL.EscapedPath(),
+			Query:     r.URL.Query(),
+			Body:      body,
+			Caller:    snapshot.Caller{AccountID: caller},
 		})
 		for k, v := range resp.Headers {
 			w.Header().Set(k, v)

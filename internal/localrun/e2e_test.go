@@ -454,7 +454,10 @@ func TestHeatStackLookup(t *testing.T) {
 	if res.StatusCode != 302 || strings.SplitN(location, "/stacks/", 2)[1] != s.Name+"/"+s.ID {
 		t.Fatalf("%d Location %q", res.StatusCode, location)
 	}
-	status, body := call(t, "GET", runner.APIURL+location, "")
+	if !strings.HasPrefix(location, runner.APIURL+"/v1/") {
+		t.Fatalf("Location %q is not under the endpoint %s: heatclient refuses it", location, runner.APIURL)
+	}
+	status, body := call(t, "GET", location, "")
 	if status != 200 || !strings.Contains(string(body), `"stack_status":"CREATE_COMPLETE"`) {
 		t.Fatalf("%d %s", status, body)
 	}
