@@ -6,15 +6,18 @@
 // Every artefact carries the ids of the snapshot it belongs to: as tags
 // where the API takes tags at creation, in its name where it does not
 // (DynamoDB backups). A retried Start finds what an earlier attempt made
-// and returns it, so that no step of the workflow makes two artefacts;
-// where that lookup can lag (EBS snapshots, DynamoDB backups), Check
-// records any second one, so that Delete removes it too.
+// and returns it, so that no step of the workflow makes two artefacts.
+// Where that lookup can lag (EBS snapshots, DynamoDB backups), a second
+// one can still be made: Start records the tags or the name of the
+// request's artefacts, by which Delete finds and removes every one, and
+// Check records any second one it sees once the artefact is ready.
 package awssnap
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"slices"
 	"strings"
 
@@ -78,7 +81,8 @@ var SnapshotOperations = []string{
 }
 
 // DeleteOperations is what Delete calls, the describes that find an
-// AMI's snapshots included.
+// AMI's snapshots and the lookups of every EBS snapshot and DynamoDB
+// backup of a request included.
 var DeleteOperations = []string{
 	"ec2:DeleteSnapshot",
 	"ec2:DescribeImages",
@@ -86,6 +90,7 @@ var DeleteOperations = []string{
 	"ec2:DeregisterImage",
 	"rds:DeleteDBSnapshot",
 	"rds:DeleteDBClusterSnapshot",
+	"dynamodb:ListBackups",
 	"dynamodb:DeleteBackup",
 }
 
@@ -152,16 +157,30 @@ func isAlphanumeric(r rune) bool {
 // done is the progress of an artefact that is ready. A retried Start
 // finds the first attempt's artefact by a describe that AWS may not have
 // brought up to date yet; if it missed it, the request made two. found
-// lists the request's artefacts: any besides the recorded id are kept
-// under extraKey, so that Delete removes them too, instead of leaving
-// them behind unrecorded.
-func done(idKey, id string, found []string, extraKey string) snapshot.Progress {
+// lists the request's artefacts: any besides the one data records under
+// idKey are kept under extraKey, with the rest of data (Progress.Data
+// replaces it), so that the snapshot's data shows them.
+func done(data snapshot.ResourceData, idKey string, found []string, extraKey string) snapshot.Progress {
+	id := dataString(data, idKey)
 	extra := slices.DeleteFunc(slices.Clone(found), func(f string) bool { return f == id })
 	if len(extra) == 0 {
 		return snapshot.Progress{Done: true}
 	}
 	slices.Sort(extra)
-	return snapshot.Progress{Done: true, Data: snapshot.ResourceData{idKey: id, extraKey: extra}}
+	withExtra := maps.Clone(data)
+	withExtra[extraKey] = extra
+	return snapshot.Progress{Done: true, Data: withExtra}
+}
+
+// unique returns the ids without repeats, in the order they first come.
+func unique(ids []string) []string {
+	var out []string
+	for _, id := range ids {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // dataString reads a string of a resource's data; "" when it is missing.

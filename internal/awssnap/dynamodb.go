@@ -27,6 +27,11 @@ const (
 	// Other backups of the table's request, made by a retried start that
 	// did not see the first one's yet: Delete removes them too.
 	keyExtraBackupARNs = "extra_backup_arns"
+	// The table and the name of the request's backups, recorded by Start:
+	// Delete looks up every backup of the request by them, extra ones
+	// that no Check recorded included.
+	keyTableName  = "table_name"
+	keyBackupName = "backup_name"
 )
 
 // tables backs up an AWS::DynamoDB::Table with an on-demand backup.
@@ -55,7 +60,7 @@ func (t tables) Start(ctx context.Context, req snapshot.ArtefactRequest) (snapsh
 		return nil, classify(err, subject)
 	}
 	if len(found) > 0 {
-		return snapshot.ResourceData{keyBackupARN: found[0]}, nil
+		return tableData(table, name, found[0]), nil
 	}
 	out, err := api.CreateBackup(ctx, &dynamodb.CreateBackupInput{TableName: aws.String(table), BackupName: aws.String(name)})
 	if err != nil {
@@ -64,7 +69,13 @@ func (t tables) Start(ctx context.Context, req snapshot.ArtefactRequest) (snapsh
 	if out.BackupDetails == nil {
 		return nil, fmt.Errorf("CreateBackup of %s returned no backup details", table)
 	}
-	return snapshot.ResourceData{keyBackupARN: aws.ToString(out.BackupDetails.BackupArn)}, nil
+	return tableData(table, name, aws.ToString(out.BackupDetails.BackupArn)), nil
+}
+
+// tableData is the resource data Start records: the backup, and the
+// table and name by which Delete finds every backup of the request.
+func tableData(table, name, arn string) snapshot.ResourceData {
+	return snapshot.ResourceData{keyBackupARN: arn, keyTableName: table, keyBackupName: name}
 }
 
 // findBackups returns the ARNs of the table's backups of that name that
@@ -118,15 +129,19 @@ func (t tables) Check(ctx context.Context, req snapshot.ArtefactRequest, data sn
 		if err != nil {
 			return snapshot.Progress{}, classify(err, "the table "+table)
 		}
-		return done(keyBackupARN, arn, found, keyExtraBackupARNs), nil
+		return done(data, keyBackupARN, found, keyExtraBackupARNs), nil
 	case types.BackupStatusCreating:
 		return snapshot.Progress{}, nil
 	}
 	return snapshot.Progress{Failure: "DynamoDB backup " + arn + " is " + strings.ToLower(string(status))}, nil
 }
 
-// Delete deletes the backup and any extra ones Check recorded; one
-// already gone is deleted.
+// Delete deletes the backup, any extra ones Check recorded, and every
+// other backup of the table with the request's name: a retried start may
+// have made one that no Check recorded, as the snapshot failed before.
+// Each is deleted once; one already gone is deleted. Data recorded before
+// Start kept the table and name has no lookup: only its recorded backups
+// go.
 func (t tables) Delete(ctx context.Context, tenantID string, data snapshot.ResourceData) error {
 	arn := dataString(data, keyBackupARN)
 	if arn == "" {
@@ -136,7 +151,16 @@ func (t tables) Delete(ctx context.Context, tenantID string, data snapshot.Resou
 	if err != nil {
 		return fmt.Errorf("DynamoDB client of tenant %s: %w", tenantID, err)
 	}
-	for _, b := range append([]string{arn}, dataStrings(data, keyExtraBackupARNs)...) {
+	arns := append([]string{arn}, dataStrings(data, keyExtraBackupARNs)...)
+	table, name := dataString(data, keyTableName), dataString(data, keyBackupName)
+	if table != "" && name != "" {
+		found, err := findBackups(ctx, api, table, name)
+		if err != nil {
+			return classify(err, "the table "+table)
+		}
+		arns = append(arns, found...)
+	}
+	for _, b := range unique(arns) {
 		_, err := api.DeleteBackup(ctx, &dynamodb.DeleteBackupInput{BackupArn: aws.String(b)})
 		if err != nil && errorCode(err) != "BackupNotFoundException" {
 			return classify(err, "the DynamoDB backup "+b)

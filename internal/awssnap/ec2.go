@@ -35,6 +35,12 @@ const (
 	// Other EBS snapshots of a volume's request, made by a retried start
 	// that did not see the first one's yet: Delete removes them too.
 	keyExtraSnapshotIDs = "extra_snapshot_ids"
+	// The values of the stacksnap:snapshot-id and stacksnap:logical-id
+	// tags of a volume's EBS snapshots, recorded by Start: Delete looks
+	// up every snapshot of the request by them, extra ones that no Check
+	// recorded included.
+	keySnapshotTagSnapshotID = "snapshot_tag_snapshot_id"
+	keySnapshotTagLogicalID  = "snapshot_tag_logical_id"
 )
 
 // volumes snapshots an AWS::EC2::Volume to an EBS snapshot.
@@ -60,7 +66,7 @@ func (v volumes) Start(ctx context.Context, req snapshot.ArtefactRequest) (snaps
 		return nil, classify(err, subject)
 	}
 	if len(found.Snapshots) > 0 {
-		return snapshot.ResourceData{keySnapshotID: aws.ToString(found.Snapshots[0].SnapshotId)}, nil
+		return volumeData(req, aws.ToString(found.Snapshots[0].SnapshotId)), nil
 	}
 	out, err := api.CreateSnapshot(ctx, &ec2.CreateSnapshotInput{
 		VolumeId:          aws.String(volumeID),
@@ -70,7 +76,17 @@ func (v volumes) Start(ctx context.Context, req snapshot.ArtefactRequest) (snaps
 	if err != nil {
 		return nil, classify(err, subject)
 	}
-	return snapshot.ResourceData{keySnapshotID: aws.ToString(out.SnapshotId)}, nil
+	return volumeData(req, aws.ToString(out.SnapshotId)), nil
+}
+
+// volumeData is the resource data Start records: the EBS snapshot, and
+// the tags by which Delete finds every snapshot of the request.
+func volumeData(req snapshot.ArtefactRequest, snapshotID string) snapshot.ResourceData {
+	return snapshot.ResourceData{
+		keySnapshotID:            snapshotID,
+		keySnapshotTagSnapshotID: req.SnapshotID,
+		keySnapshotTagLogicalID:  req.Resource.LogicalID,
+	}
 }
 
 // Check reads the state of the EBS snapshot. Once it is complete, it also
@@ -94,15 +110,11 @@ func (v volumes) Check(ctx context.Context, req snapshot.ArtefactRequest, data s
 	s := out.Snapshots[0]
 	switch s.State {
 	case types.SnapshotStateCompleted:
-		found, err := api.DescribeSnapshots(ctx, &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: ownFilters(req)})
+		found, err := taggedSnapshots(ctx, api, req.SnapshotID, req.Resource.LogicalID)
 		if err != nil {
 			return snapshot.Progress{}, classify(err, "the volume "+req.Resource.PhysicalID)
 		}
-		ids := make([]string, len(found.Snapshots))
-		for i, other := range found.Snapshots {
-			ids[i] = aws.ToString(other.SnapshotId)
-		}
-		return done(keySnapshotID, id, ids, keyExtraSnapshotIDs), nil
+		return done(data, keySnapshotID, found, keyExtraSnapshotIDs), nil
 	case types.SnapshotStatePending:
 		return snapshot.Progress{}, nil
 	case types.SnapshotStateError:
@@ -112,8 +124,11 @@ func (v volumes) Check(ctx context.Context, req snapshot.ArtefactRequest, data s
 	return snapshot.Progress{Failure: "EBS snapshot " + id + " is " + string(s.State)}, nil
 }
 
-// Delete deletes the EBS snapshot and any extra ones Check recorded; one
-// already gone is deleted.
+// Delete deletes the EBS snapshot, any extra ones Check recorded, and
+// every other snapshot tagged for the same request: a retried start may
+// have made one that no Check recorded, as the snapshot failed before.
+// Each is deleted once; one already gone is deleted. Data recorded before
+// Start kept the tags has no lookup: only its recorded snapshots go.
 func (v volumes) Delete(ctx context.Context, tenantID string, data snapshot.ResourceData) error {
 	id := dataString(data, keySnapshotID)
 	if id == "" {
@@ -123,12 +138,41 @@ func (v volumes) Delete(ctx context.Context, tenantID string, data snapshot.Reso
 	if err != nil {
 		return fmt.Errorf("EC2 client of tenant %s: %w", tenantID, err)
 	}
-	for _, s := range append([]string{id}, dataStrings(data, keyExtraSnapshotIDs)...) {
+	ids := append([]string{id}, dataStrings(data, keyExtraSnapshotIDs)...)
+	tagSnapshot, tagLogical := dataString(data, keySnapshotTagSnapshotID), dataString(data, keySnapshotTagLogicalID)
+	if tagSnapshot != "" && tagLogical != "" {
+		found, err := taggedSnapshots(ctx, api, tagSnapshot, tagLogical)
+		if err != nil {
+			return classify(err, "the EBS snapshots of the resource "+tagLogical)
+		}
+		ids = append(ids, found...)
+	}
+	for _, s := range unique(ids) {
 		if err := deleteSnapshot(ctx, api, s); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// taggedSnapshots lists the ids of the account's EBS snapshots tagged with
+// that snapshot id and logical id, in every state, over all pages.
+func taggedSnapshots(ctx context.Context, api EC2API, snapshotID, logicalID string) ([]string, error) {
+	in := &ec2.DescribeSnapshotsInput{OwnerIds: []string{"self"}, Filters: tagFilters(snapshotID, logicalID)}
+	var ids []string
+	for {
+		out, err := api.DescribeSnapshots(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range out.Snapshots {
+			ids = append(ids, aws.ToString(s.SnapshotId))
+		}
+		if aws.ToString(out.NextToken) == "" {
+			return ids, nil
+		}
+		in.NextToken = out.NextToken
+	}
 }
 
 func deleteSnapshot(ctx context.Context, api EC2API, id string) error {
@@ -346,9 +390,15 @@ func imageName(req snapshot.ArtefactRequest) string {
 // ownFilters match the artefacts tagged with the request's snapshot and
 // resource.
 func ownFilters(req snapshot.ArtefactRequest) []types.Filter {
+	return tagFilters(req.SnapshotID, req.Resource.LogicalID)
+}
+
+// tagFilters match the artefacts tagged with that snapshot id and logical
+// id.
+func tagFilters(snapshotID, logicalID string) []types.Filter {
 	return []types.Filter{
-		filter("tag:"+tagSnapshotID, req.SnapshotID),
-		filter("tag:"+tagLogicalID, req.Resource.LogicalID),
+		filter("tag:"+tagSnapshotID, snapshotID),
+		filter("tag:"+tagLogicalID, logicalID),
 	}
 }
 

@@ -2,6 +2,7 @@ package awssnap
 
 import (
 	"encoding/json"
+	"maps"
 	"testing"
 
 	"github.com/stacksnap/stacksnap/internal/snapshot"
@@ -36,8 +37,16 @@ func TestVolume(t *testing.T) {
 		extraID  = "snap-0fedcba9876543210" // made by a retried start whose lookup lagged
 	)
 	req := request(TypeVolume, "DataVolume", volumeID)
-	made := snapshot.ResourceData{"snapshot_id": snapID}
-	withExtra := snapshot.ResourceData{"snapshot_id": snapID, "extra_snapshot_ids": []string{extraID}}
+	made := snapshot.ResourceData{
+		"snapshot_id":              snapID,
+		"snapshot_tag_snapshot_id": snapshotID,
+		"snapshot_tag_logical_id":  "DataVolume",
+	}
+	withExtra := maps.Clone(made)
+	withExtra["extra_snapshot_ids"] = []string{extraID}
+	// Data recorded before Start kept the tags: Delete has no lookup.
+	legacy := snapshot.ResourceData{"snapshot_id": snapID}
+	legacyWithExtra := snapshot.ResourceData{"snapshot_id": snapID, "extra_snapshot_ids": []string{extraID}}
 	// The lookup of an earlier attempt's snapshot.
 	lookup := func(file string) exchange {
 		return exchange{action: "DescribeSnapshots", file: file, params: map[string]string{
@@ -63,7 +72,8 @@ func TestVolume(t *testing.T) {
 	describe := func(status int, file string) exchange {
 		return exchange{action: "DescribeSnapshots", status: status, file: file, params: map[string]string{"SnapshotId.1": snapID}}
 	}
-	// The lookup of every snapshot of the request, once it is complete.
+	// The lookup of every snapshot of the request, once it is complete
+	// and by Delete.
 	all := func(status int, file string) exchange {
 		return exchange{action: "DescribeSnapshots", status: status, file: file, params: map[string]string{
 			"Owner.1":          "self",
@@ -73,6 +83,8 @@ func TestVolume(t *testing.T) {
 			"Filter.2.Value.1": "DataVolume",
 		}}
 	}
+	allNextPage := all(200, "ec2-describe-snapshots.completed.xml")
+	allNextPage.params = merge(allNextPage.params, map[string]string{"NextToken": "eyJ2IjoiMiIsImMiOiJwYWdlMiJ9"})
 	del := func(status int, file string) exchange {
 		return exchange{action: "DeleteSnapshot", status: status, file: file, params: map[string]string{"SnapshotId": snapID}}
 	}
@@ -129,6 +141,12 @@ func TestVolume(t *testing.T) {
 			want:   snapshot.Progress{Done: true, Data: withExtra},
 		},
 		{
+			name:   "CheckDoneRecordsExtraSnapshotInLegacyData",
+			call:   check(req, legacy),
+			script: []exchange{describe(200, "ec2-describe-snapshots.completed.xml"), all(200, "ec2-describe-snapshots.retried.xml")},
+			want:   snapshot.Progress{Done: true, Data: legacyWithExtra},
+		},
+		{
 			name:    "ErrCheckDoneThrottled",
 			call:    check(req, made),
 			script:  []exchange{describe(200, "ec2-describe-snapshots.completed.xml"), all(503, "ec2-error.RequestLimitExceeded.xml")},
@@ -154,28 +172,65 @@ func TestVolume(t *testing.T) {
 		{
 			name:   "Delete",
 			call:   remove(made),
-			script: []exchange{del(200, "ec2-delete-snapshot.xml")},
+			script: []exchange{all(200, "ec2-describe-snapshots.completed.xml"), del(200, "ec2-delete-snapshot.xml")},
 		},
 		{
 			name:   "DeleteAlreadyDeleted",
 			call:   remove(made),
-			script: []exchange{del(400, "ec2-error.InvalidSnapshot.NotFound.xml")},
+			script: []exchange{all(200, "ec2-describe-snapshots.empty.xml"), del(400, "ec2-error.InvalidSnapshot.NotFound.xml")},
 		},
 		{
-			name:   "DeleteRemovesExtraSnapshot",
-			call:   remove(withExtra),
-			script: []exchange{del(200, "ec2-delete-snapshot.xml"), delExtra(200, "ec2-delete-snapshot.xml")},
+			// The snapshot failed before any Check recorded the extra
+			// snapshot of a retried start: the tag lookup finds it, on
+			// the first of two pages.
+			name: "DeleteFindsUnrecordedSnapshotOfRetriedStart",
+			call: remove(made),
+			script: []exchange{
+				all(200, "ec2-describe-snapshots.retried-page1.xml"),
+				allNextPage,
+				del(200, "ec2-delete-snapshot.xml"),
+				delExtra(200, "ec2-delete-snapshot.xml"),
+			},
 		},
 		{
-			name:   "RetriedDeleteRemovesStoredExtraSnapshot",
-			call:   remove(roundTrip(t, withExtra)),
-			script: []exchange{del(400, "ec2-error.InvalidSnapshot.NotFound.xml"), delExtra(200, "ec2-delete-snapshot.xml")},
+			name: "DeleteRemovesExtraSnapshotOnce",
+			call: remove(withExtra),
+			script: []exchange{
+				all(200, "ec2-describe-snapshots.retried.xml"),
+				del(200, "ec2-delete-snapshot.xml"),
+				delExtra(200, "ec2-delete-snapshot.xml"),
+			},
+		},
+		{
+			name: "RetriedDeleteRemovesStoredExtraSnapshot",
+			call: remove(roundTrip(t, withExtra)),
+			script: []exchange{
+				all(200, "ec2-describe-snapshots.empty.xml"),
+				del(400, "ec2-error.InvalidSnapshot.NotFound.xml"),
+				delExtra(200, "ec2-delete-snapshot.xml"),
+			},
+		},
+		{
+			name:    "ErrDeleteLookupThrottled",
+			call:    remove(made),
+			script:  []exchange{all(503, "ec2-error.RequestLimitExceeded.xml")},
+			wantErr: throttled("RequestLimitExceeded: Request limit exceeded."),
 		},
 		{
 			name:    "ErrDeleteSnapshotInUse",
 			call:    remove(made),
-			script:  []exchange{del(400, "ec2-error.InvalidSnapshot.InUse.xml")},
+			script:  []exchange{all(200, "ec2-describe-snapshots.completed.xml"), del(400, "ec2-error.InvalidSnapshot.InUse.xml")},
 			wantErr: busyErr("InvalidSnapshot.InUse: the EBS snapshot snap-1234567890abcdef0 is still in use by an AMI: The snapshot snap-1234567890abcdef0 is currently in use by ami-4fa54026"),
+		},
+		{
+			name:   "DeleteLegacyData",
+			call:   remove(legacy),
+			script: []exchange{del(200, "ec2-delete-snapshot.xml")},
+		},
+		{
+			name:   "DeleteLegacyDataRemovesStoredExtraSnapshot",
+			call:   remove(roundTrip(t, legacyWithExtra)),
+			script: []exchange{del(400, "ec2-error.InvalidSnapshot.NotFound.xml"), delExtra(200, "ec2-delete-snapshot.xml")},
 		},
 		{
 			name: "DeleteWithoutArtefact",
