@@ -10,9 +10,9 @@ LAMBDA_ENV := CGO_ENABLED=0 GOOS=linux GOARCH=arm64
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags "-s -w"
 LOCAL_FLAGS ?=
 
-.PHONY: build build-ApiFunction build-WorkflowFunction test unit lint bench local deploy clean tools
+.PHONY: build build-ApiFunction build-WorkflowFunction build-EventsFunction test unit lint bench local deploy clean tools
 
-build: build-ApiFunction build-WorkflowFunction
+build: build-ApiFunction build-WorkflowFunction build-EventsFunction
 
 # One target per function of template.yaml (BuildMethod: makefile).
 build-ApiFunction:
@@ -22,6 +22,10 @@ build-ApiFunction:
 build-WorkflowFunction:
 	mkdir -p $(ARTIFACTS_DIR)
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/workflow
+
+build-EventsFunction:
+	mkdir -p $(ARTIFACTS_DIR)
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/events
 
 # The Node tools (dynalite, aws-local-stepfunctions, asl-validator), pinned by the lockfile.
 tools: $(NODE_TOOLS)

@@ -45,6 +45,12 @@ type Workflow struct {
 	Accounts
 }
 
+// Events is the configuration of the events function.
+type Events struct {
+	TableName       string `env:"TABLE_NAME"`
+	StateMachineARN string `env:"STATE_MACHINE_ARN"`
+}
+
 // Load fills the fields of dst (a pointer to a struct whose fields carry
 // `env:"NAME"` tags, or embed such structs) from getenv. Every variable is
 // required unless its tag says `optional`.

@@ -38,6 +38,12 @@ var operations = map[string][]string{
 		[]string{"cloudformation:DescribeStacks"},
 		awsaccounts.Operations,
 	),
+	// The events function reads and updates records (Service.Reconcile),
+	// and asks how the execution ended.
+	"EventsFunction": concat(
+		[]string{"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"},
+		[]string{"states:DescribeExecution"},
+	),
 	"WorkflowFunction": concat(
 		methodsOf[dynamostore.API]("dynamodb"),
 		cfnstacks.Operations,

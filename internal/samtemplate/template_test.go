@@ -23,6 +23,7 @@ var functions = map[string]struct {
 }{
 	"ApiFunction":      {"functions/api", config.API{}},
 	"WorkflowFunction": {"functions/workflow", config.Workflow{}},
+	"EventsFunction":   {"functions/events", config.Events{}},
 }
 
 func load(t *testing.T) *Template {

@@ -276,6 +276,32 @@ func (s *Service) heal(ctx context.Context, snap Snapshot) (Snapshot, error) {
 	if snap.Status != StatusInProgress || snap.Action != ActionCreate || s.Now().Sub(snap.CreatedAt) <= s.LockGrace {
 		return snap, nil
 	}
+	return s.reconcile(ctx, snap)
+}
+
+// Reconcile checks a snapshot whose workflow was reported ended (failed,
+// timed out or aborted, by EventBridge): if the workflow left it
+// IN_PROGRESS, it is marked FAILED and its stack freed at once.
+func (s *Service) Reconcile(ctx context.Context, in WorkflowInput) error {
+	snap, err := s.Store.Snapshot(ctx, in.Key())
+	if errors.Is(err, ErrStoreNotFound) {
+		return nil // not one of ours, or already gone
+	}
+	if err != nil {
+		return err
+	}
+	if snap.Status != StatusInProgress || snap.Action != ActionCreate {
+		// Finished; a lock it may still hold is released all the same.
+		_, err := s.release(ctx, snap.Key, false)
+		return err
+	}
+	_, err = s.reconcile(ctx, snap)
+	return err
+}
+
+// reconcile asks the workflow engine about an IN_PROGRESS snapshot and
+// fails it when its execution is gone or over.
+func (s *Service) reconcile(ctx context.Context, snap Snapshot) (Snapshot, error) {
 	state, detail, err := s.Workflows.State(ctx, snap.SnapshotID)
 	if err != nil {
 		return Snapshot{}, err

@@ -410,3 +410,51 @@ func TestLookup(t *testing.T) {
 	_, err = f.svc.Lookup(ctx, caller, tenant, "web")
 	assertError(t, err, CodeStackNotFound, "The Stack (web) could not be found.")
 }
+
+func TestReconcile(t *testing.T) {
+	ctx := context.Background()
+	t.Run("EndedWorkflowFailsTheSnapshotAtOnce", func(t *testing.T) {
+		f := newServiceFixture(t)
+		snap := mustCreate(f)
+		f.workflows.state, f.workflows.detail = ExecutionEnded, "ABORTED"
+		in := WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID, StackName: "web"}
+		if err := f.svc.Reconcile(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := f.store.Snapshot(ctx, snap.Key)
+		if got.Status != StatusFailed || *got.StatusReason != "Resource SNAPSHOT failed: the snapshot workflow ended (ABORTED) without recording a result" {
+			t.Fatalf("%s %v", got.Status, *got.StatusReason)
+		}
+		if rec, _ := f.store.StackRecord(ctx, StackKey{tenant, stackID}); rec.Lock != nil {
+			t.Fatal("lock kept")
+		}
+	})
+	t.Run("RunningWorkflowIsLeftAlone", func(t *testing.T) {
+		f := newServiceFixture(t)
+		snap := mustCreate(f)
+		in := WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID}
+		if err := f.svc.Reconcile(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := f.store.Snapshot(ctx, snap.Key); got.Status != StatusInProgress {
+			t.Fatalf("%s", got.Status)
+		}
+	})
+	t.Run("FinishedSnapshotFreesItsStack", func(t *testing.T) {
+		f := newServiceFixture(t)
+		snap := mustCreate(f)
+		_ = f.store.Complete(ctx, snap.Key, StackData{}, ReasonComplete) // the release was lost
+		if err := f.svc.Reconcile(ctx, WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID}); err != nil {
+			t.Fatal(err)
+		}
+		if rec, _ := f.store.StackRecord(ctx, StackKey{tenant, stackID}); rec.Lock != nil {
+			t.Fatal("lock kept")
+		}
+	})
+	t.Run("UnknownSnapshotIsIgnored", func(t *testing.T) {
+		f := newServiceFixture(t)
+		if err := f.svc.Reconcile(ctx, WorkflowInput{SnapshotID: "x", TenantID: tenant, StackID: stackID}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
