@@ -88,7 +88,9 @@ func (a *API) Serve(ctx context.Context, req Request) Response {
 // route finds the handler of a request: the status, body and Location of
 // a success, or the error to answer.
 func (a *API) route(ctx context.Context, req Request) (int, any, string, error) {
-	parts := strings.Split(strings.Trim(req.Path, "/"), "/")
+	// Every segment counts: an empty one (a doubled or trailing slash)
+	// is no path of ours.
+	parts := strings.Split(strings.TrimPrefix(req.Path, "/"), "/")
 	for i, p := range parts {
 		segment, err := url.PathUnescape(p)
 		if err != nil || segment == "" {

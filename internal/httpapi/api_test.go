@@ -184,6 +184,8 @@ func TestErrors(t *testing.T) {
 		{"ErrUnknownPath", "GET", "/v1/123456789012/stacks", "", nil, 404, "HTTPNotFound", "The resource could not be found."},
 		{"ErrUnknownDeepPath", "GET", base + "/x/restore/more", "", nil, 404, "HTTPNotFound", "The resource could not be found."},
 		{"ErrEmptySegment", "GET", "/v1/123456789012/stacks//id/snapshots", "", nil, 404, "HTTPNotFound", "The resource could not be found."},
+		{"ErrTrailingSlash", "GET", base + "/", "", nil, 404, "HTTPNotFound", "The resource could not be found."},
+		{"ErrTrailingDoubleSlash", "GET", "/v1/123456789012/stacks/web//", "", nil, 404, "HTTPNotFound", "The resource could not be found."},
 		{"ErrOtherRoot", "GET", "/v2/x/stacks/a/b/snapshots", "", nil, 404, "HTTPNotFound", "The resource could not be found."},
 		{"ErrByNameAloneGET", "GET", "/v1/123456789012/stacks/web/snapshots", "", nil, 404, "EntityNotFound", "The Stack (web) could not be found."},
 		{"ErrByNameAlonePOST", "POST", "/v1/123456789012/stacks/web/snapshots", "{}", nil, 405, "HTTPMethodNotAllowed", "The method is not allowed for this resource."},
