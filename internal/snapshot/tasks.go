@@ -14,9 +14,9 @@ import (
 
 // Tasks are the steps of the snapshot workflow. The state machine calls
 // them in order: Plan, then StartArtefact and CheckArtefact for each
-// resource that has an artefact, then Finalize; any failure goes to
-// MarkFailed. Each step is idempotent, because Step Functions may run a
-// task again.
+// resource that has an artefact (FailResource when one of them ends in
+// error), then Finalize; any failure goes to MarkFailed. Each step is
+// idempotent, because Step Functions may run a task again.
 type Tasks struct {
 	Store         Store
 	Stacks        Stacks
@@ -24,10 +24,10 @@ type Tasks struct {
 	ParseTemplate func(body []byte) (map[string]any, error)
 	// FirstWait and MaxWait bound the wait between checks of an artefact,
 	// in seconds. Between them the wait is half the time already waited:
-	// an artefact is seen at most 50% of its duration after it is ready
-	// (make bench measures it), and the
-	// number of checks (state transitions, what Step Functions bills) grows
-	// with the logarithm of its duration, not linearly.
+	// an artefact is seen at most 50% of its duration after it is ready,
+	// and the number of checks (state transitions, what Step Functions
+	// bills) grows with the logarithm of its duration, not linearly.
+	// `make bench` measures both.
 	FirstWait int
 	MaxWait   int
 	// BusyLimit is how long, in seconds, a resource may stay busy (an RDS
