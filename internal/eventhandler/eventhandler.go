@@ -17,7 +17,7 @@ import (
 
 // Reconciler is what the handler needs of the domain.
 type Reconciler interface {
-	Reconcile(ctx context.Context, in snapshot.WorkflowInput) error
+	Reconcile(ctx context.Context, in snapshot.WorkflowInput, status string) error
 }
 
 // executionStatusChange is the detail of a "Step Functions Execution
@@ -33,8 +33,8 @@ type executionStatusChange struct {
 // New returns the function the events Lambda runs. Events of other state
 // machines (the Distributed Map's child executions among them), other
 // statuses, or with an input that is not a snapshot's are ignored; an
-// error reconciling is returned, so that EventBridge retries the event
-// and, in the end, sends it to the dead-letter queue.
+// error reconciling is returned, so that Lambda retries the event and, in
+// the end, sends it to the function's failure queue.
 func New(r Reconciler, stateMachineARN string, log *slog.Logger) func(context.Context, events.CloudWatchEvent) error {
 	return func(ctx context.Context, ev events.CloudWatchEvent) error {
 		var change executionStatusChange
@@ -54,6 +54,6 @@ func New(r Reconciler, stateMachineARN string, log *slog.Logger) func(context.Co
 			return nil
 		}
 		log.InfoContext(ctx, "snapshot workflow ended", "snapshot_id", in.SnapshotID, "stack_id", in.StackID, "tenant_id", in.TenantID, "status", change.Status)
-		return r.Reconcile(ctx, in)
+		return r.Reconcile(ctx, in, change.Status)
 	}
 }

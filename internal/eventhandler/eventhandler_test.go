@@ -16,12 +16,14 @@ import (
 )
 
 type recorder struct {
-	got []snapshot.WorkflowInput
-	err error
+	got      []snapshot.WorkflowInput
+	statuses []string
+	err      error
 }
 
-func (r *recorder) Reconcile(_ context.Context, in snapshot.WorkflowInput) error {
+func (r *recorder) Reconcile(_ context.Context, in snapshot.WorkflowInput, status string) error {
 	r.got = append(r.got, in)
+	r.statuses = append(r.statuses, status)
 	return r.err
 }
 
@@ -66,8 +68,8 @@ func TestReconcilesEndedSnapshotWorkflows(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := snapshot.WorkflowInput{SnapshotID: snapshotID, TenantID: "123456789012", StackID: "11111111-2222-3333-4444-555555555555", StackName: "web"}
-			if len(r.got) != 1 || r.got[0] != want {
-				t.Fatalf("reconciled %+v", r.got)
+			if len(r.got) != 1 || r.got[0] != want || r.statuses[0] != status {
+				t.Fatalf("reconciled %+v %v", r.got, r.statuses)
 			}
 		})
 	}

@@ -147,7 +147,7 @@ func (a *API) lookup(ctx context.Context, req Request, tenantID, name string) (i
 	if err != nil {
 		return 0, nil, "", err
 	}
-	location := strings.TrimSuffix(req.ClientURL, "/") + "/" + stack.ID
+	location := strings.TrimSuffix(req.ClientURL, "/") + "/" + url.PathEscape(stack.ID)
 	return http.StatusFound, map[string]any{"stack": wireStack(stack, location)}, location, nil
 }
 

@@ -57,12 +57,13 @@ func (a *API) HandleAPIGateway(ctx context.Context, ev events.APIGatewayProxyReq
 	return out, nil
 }
 
-// clientURL rebuilds the URL the client called: the host it named, and
-// the path with the stage (or a custom domain's base path).
+// clientURL rebuilds the URL the client called: the domain API Gateway
+// answered on, and the path with the stage (or a custom domain's base
+// path).
 func clientURL(ev events.APIGatewayProxyRequest) string {
 	host := ev.RequestContext.DomainName
 	for k, v := range ev.Headers {
-		if strings.EqualFold(k, "Host") && v != "" {
+		if strings.EqualFold(k, "Host") && v != "" && host == "" {
 			host = v
 		}
 	}

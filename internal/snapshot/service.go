@@ -92,7 +92,8 @@ func (s *Service) Lookup(ctx context.Context, caller Caller, tenantID, name stri
 		return Stack{}, Errorf(CodeForbidden, "Access was denied to this resource.")
 	}
 	stack, err := s.Stacks.Stack(ctx, tenantID, name)
-	if ErrorCode(err) == CodeStackNotFound || (err == nil && deleted(stack.Status)) {
+	// CloudFormation also finds a stack by its ARN: a URL must name it.
+	if ErrorCode(err) == CodeStackNotFound || (err == nil && (deleted(stack.Status) || stack.Name != name)) {
 		return Stack{}, errStackNotFound(name)
 	}
 	if err != nil {
@@ -279,10 +280,12 @@ func (s *Service) heal(ctx context.Context, snap Snapshot) (Snapshot, error) {
 	return s.reconcile(ctx, snap)
 }
 
-// Reconcile checks a snapshot whose workflow was reported ended (failed,
-// timed out or aborted, by EventBridge): if the workflow left it
-// IN_PROGRESS, it is marked FAILED and its stack freed at once.
-func (s *Service) Reconcile(ctx context.Context, in WorkflowInput) error {
+// Reconcile settles a snapshot whose workflow EventBridge reported ended
+// with status (FAILED, TIMED_OUT or ABORTED): if the workflow left it
+// IN_PROGRESS, it is marked FAILED and its stack freed at once. The event
+// is final; Step Functions' own answer could still say RUNNING for a
+// moment, so it is not asked.
+func (s *Service) Reconcile(ctx context.Context, in WorkflowInput, status string) error {
 	snap, err := s.Store.Snapshot(ctx, in.Key())
 	if errors.Is(err, ErrStoreNotFound) {
 		return nil // not one of ours, or already gone
@@ -295,7 +298,7 @@ func (s *Service) Reconcile(ctx context.Context, in WorkflowInput) error {
 		_, err := s.release(ctx, snap.Key, false)
 		return err
 	}
-	_, err = s.reconcile(ctx, snap)
+	_, err = s.failLost(ctx, snap, ExecutionEnded, status)
 	return err
 }
 
@@ -309,8 +312,18 @@ func (s *Service) reconcile(ctx context.Context, snap Snapshot) (Snapshot, error
 	if state == ExecutionRunning {
 		return snap, nil
 	}
+	return s.failLost(ctx, snap, state, detail)
+}
+
+// failLost marks FAILED a snapshot whose workflow is over (or never was)
+// and frees its stack. The reason names the resources whose artefact
+// failed, when the record says so.
+func (s *Service) failLost(ctx context.Context, snap Snapshot, state ExecutionState, detail string) (Snapshot, error) {
 	reason := ReasonFailedPrefix + "the snapshot workflow never started or was lost"
-	if state == ExecutionEnded {
+	switch {
+	case failedResources(snap) != "":
+		reason = ReasonFailedPrefix + failedResources(snap)
+	case state == ExecutionEnded:
 		reason = fmt.Sprintf("%sthe snapshot workflow ended (%s) without recording a result", ReasonFailedPrefix, detail)
 	}
 	s.logHeal(ctx, snap.Key, reason)

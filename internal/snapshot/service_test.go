@@ -416,9 +416,9 @@ func TestReconcile(t *testing.T) {
 	t.Run("EndedWorkflowFailsTheSnapshotAtOnce", func(t *testing.T) {
 		f := newServiceFixture(t)
 		snap := mustCreate(f)
-		f.workflows.state, f.workflows.detail = ExecutionEnded, "ABORTED"
+		// Step Functions may still answer RUNNING: the event is final.
 		in := WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID, StackName: "web"}
-		if err := f.svc.Reconcile(ctx, in); err != nil {
+		if err := f.svc.Reconcile(ctx, in, "ABORTED"); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := f.store.Snapshot(ctx, snap.Key)
@@ -429,32 +429,44 @@ func TestReconcile(t *testing.T) {
 			t.Fatal("lock kept")
 		}
 	})
-	t.Run("RunningWorkflowIsLeftAlone", func(t *testing.T) {
+	t.Run("ReasonNamesARecordedFailure", func(t *testing.T) {
 		f := newServiceFixture(t)
 		snap := mustCreate(f)
-		in := WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID}
-		if err := f.svc.Reconcile(ctx, in); err != nil {
+		plan := map[string]ResourceProgress{"Data": {LogicalID: "Data", PhysicalID: "vol-1", Type: "AWS::EC2::Volume", State: ResourceFailed, Reason: "boom"}}
+		_ = f.store.SetPlan(ctx, snap.Key, plan)
+		if err := f.svc.Reconcile(ctx, WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID}, "FAILED"); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := f.store.Snapshot(ctx, snap.Key); got.Status != StatusInProgress {
-			t.Fatalf("%s", got.Status)
+		if got, _ := f.store.Snapshot(ctx, snap.Key); *got.StatusReason != "Resource SNAPSHOT failed: Data (AWS::EC2::Volume vol-1): boom" {
+			t.Fatalf("%q", *got.StatusReason)
 		}
 	})
 	t.Run("FinishedSnapshotFreesItsStack", func(t *testing.T) {
 		f := newServiceFixture(t)
 		snap := mustCreate(f)
 		_ = f.store.Complete(ctx, snap.Key, StackData{}, ReasonComplete) // the release was lost
-		if err := f.svc.Reconcile(ctx, WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID}); err != nil {
+		if err := f.svc.Reconcile(ctx, WorkflowInput{SnapshotID: snap.SnapshotID, TenantID: tenant, StackID: stackID}, "FAILED"); err != nil {
 			t.Fatal(err)
 		}
 		if rec, _ := f.store.StackRecord(ctx, StackKey{tenant, stackID}); rec.Lock != nil {
 			t.Fatal("lock kept")
 		}
+		if got, _ := f.store.Snapshot(ctx, snap.Key); got.Status != StatusComplete {
+			t.Fatalf("a COMPLETE snapshot became %s", got.Status)
+		}
 	})
 	t.Run("UnknownSnapshotIsIgnored", func(t *testing.T) {
 		f := newServiceFixture(t)
-		if err := f.svc.Reconcile(ctx, WorkflowInput{SnapshotID: "x", TenantID: tenant, StackID: stackID}); err != nil {
+		if err := f.svc.Reconcile(ctx, WorkflowInput{SnapshotID: "x", TenantID: tenant, StackID: stackID}, "FAILED"); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestStackNamedByItsARNIsNotFound(t *testing.T) {
+	f := newServiceFixture(t)
+	arn := f.stacks.stacks[tenant+"/web"].ARN
+	f.stacks.stacks[tenant+"/"+arn] = f.stacks.stacks[tenant+"/web"] // CloudFormation finds stacks by ARN too
+	_, err := f.svc.Get(context.Background(), caller, StackRef{TenantID: tenant, StackName: arn, StackID: stackID}, "x")
+	assertError(t, err, CodeStackNotFound, "The Stack ("+arn+") could not be found.")
 }
