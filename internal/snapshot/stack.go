@@ -35,11 +35,12 @@ type Definition struct {
 // StackIDFromARN returns the UUID that ends a stack ARN
 // (arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/UUID), or "".
 func StackIDFromARN(arn string) string {
-	i := strings.LastIndexByte(arn, '/')
-	if i < 0 || !strings.Contains(arn, ":stack/") {
+	_, rest, ok := strings.Cut(arn, ":stack/")
+	if !ok {
 		return ""
 	}
-	return arn[i+1:]
+	_, id, _ := strings.Cut(rest, "/")
+	return id
 }
 
 // busyAction returns the Heat action word of a CloudFormation status that
