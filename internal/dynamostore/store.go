@@ -195,6 +195,28 @@ func (s *Store) Snapshot(ctx context.Context, key snapshot.Key) (snapshot.Snapsh
 	return s.decodeSnapshot(ctx, item)
 }
 
+// SnapshotResource reads a snapshot record without its data and with one
+// resource of its plan: what each check of an artefact needs, at the cost
+// of the attributes it reads, not of a record of a whole large plan.
+func (s *Store) SnapshotResource(ctx context.Context, key snapshot.Key, logicalID string) (snapshot.Snapshot, error) {
+	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName:      &s.table,
+		Key:            itemKey(snapshotPK(key), snapshotSK(key.SnapshotID)),
+		ConsistentRead: aws.Bool(true),
+		ProjectionExpression: aws.String("tenant_id, stack_id, snapshot_id, stack_name, stack_arn, #name, #action, #status," +
+			" status_reason, created_at, resources.#lid"),
+		ExpressionAttributeNames: map[string]string{"#name": "name", "#action": "action", "#status": "status", "#lid": logicalID},
+	})
+	if err != nil {
+		return snapshot.Snapshot{}, fmt.Errorf("dynamostore: read snapshot %s: %w", key.SnapshotID, err)
+	}
+	if out.Item == nil {
+		return snapshot.Snapshot{}, fmt.Errorf("dynamostore: snapshot %s: %w", key.SnapshotID, snapshot.ErrStoreNotFound)
+	}
+	snap, _, err := decodeSnapshot(out.Item)
+	return snap, err
+}
+
 func (s *Store) getSnapshotItem(ctx context.Context, key snapshot.Key) (map[string]types.AttributeValue, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      &s.table,

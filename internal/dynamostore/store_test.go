@@ -1002,3 +1002,38 @@ func largeData(t testing.TB, size int) *snapshot.StackData {
 	data.Template["Description"] = base64.StdEncoding.EncodeToString(random)
 	return data
 }
+
+func TestSnapshotResourceReadsOneResourceAndNoData(t *testing.T) {
+	ctx := context.Background()
+	s := newStore()
+	snap := newSnapshot(t, newStack())
+	snap.Name = aws.String("nightly")
+	mustCreate(t, s, snap)
+	plan := map[string]snapshot.ResourceProgress{
+		"Data": {LogicalID: "Data", PhysicalID: "vol-1", Type: "AWS::EC2::Volume", State: snapshot.ResourceInProgress,
+			Data: snapshot.ResourceData{"snapshot_id": "snap-1"}},
+		"Logs": {LogicalID: "Logs", PhysicalID: "vol-2", Type: "AWS::EC2::Volume", State: snapshot.ResourcePending},
+	}
+	if err := s.SetPlan(ctx, snap.Key, plan); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.SnapshotResource(ctx, snap.Key, "Data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Key != snap.Key || got.StackName != "web" || got.StackARN != snap.StackARN || *got.Name != "nightly" ||
+		got.Action != snapshot.ActionCreate || got.Status != snapshot.StatusInProgress || !got.CreatedAt.Equal(testNow) || got.Data != nil {
+		t.Fatalf("header %+v", got)
+	}
+	if len(got.Resources) != 1 || !reflect.DeepEqual(got.Resources["Data"], plan["Data"]) {
+		t.Fatalf("resources %+v, want Data alone", got.Resources)
+	}
+	if got, err := s.SnapshotResource(ctx, snap.Key, "Nope"); err != nil || len(got.Resources) != 0 {
+		t.Fatalf("unknown resource: %+v %v", got.Resources, err)
+	}
+	missing := snap.Key
+	missing.SnapshotID = newSnapshotID(t)
+	if _, err := s.SnapshotResource(ctx, missing, "Data"); !errors.Is(err, snapshot.ErrStoreNotFound) {
+		t.Fatalf("missing record: %v", err)
+	}
+}

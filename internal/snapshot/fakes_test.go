@@ -87,6 +87,19 @@ func (m *memStore) Snapshot(_ context.Context, key Key) (Snapshot, error) {
 	return clone(s), nil
 }
 
+func (m *memStore) SnapshotResource(ctx context.Context, key Key, logicalID string) (Snapshot, error) {
+	snap, err := m.Snapshot(ctx, key)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	one := map[string]ResourceProgress{}
+	if res, ok := snap.Resources[logicalID]; ok {
+		one[logicalID] = res
+	}
+	snap.Resources, snap.Data = one, nil
+	return snap, nil
+}
+
 func (m *memStore) FindSnapshot(_ context.Context, id string) (Key, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

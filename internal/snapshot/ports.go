@@ -62,6 +62,10 @@ type Store interface {
 	CreateSnapshot(ctx context.Context, s Snapshot) error
 	// Snapshot reads one snapshot record, consistently, with its data.
 	Snapshot(ctx context.Context, key Key) (Snapshot, error)
+	// SnapshotResource reads a snapshot record, consistently, without its
+	// data and with only the named resource of its plan (none if absent):
+	// the read of every check of an artefact.
+	SnapshotResource(ctx context.Context, key Key, logicalID string) (Snapshot, error)
 	// FindSnapshot finds a snapshot by id alone (any tenant, any stack).
 	FindSnapshot(ctx context.Context, snapshotID string) (Key, error)
 	// ListSnapshots lists a stack's snapshots, newest first, with their data.

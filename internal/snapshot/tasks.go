@@ -220,7 +220,7 @@ type FailResourceInput struct {
 // unless a reason is recorded already. A Distributed Map passes on only
 // that an iteration failed; MarkFailed reads the reason from the record.
 func (t *Tasks) FailResource(ctx context.Context, in FailResourceInput) (Result, error) {
-	snap, err := t.Store.Snapshot(ctx, in.Key())
+	snap, err := t.Store.SnapshotResource(ctx, in.Key(), in.LogicalID)
 	if err != nil {
 		return Result{}, fmt.Errorf("read snapshot: %w", err)
 	}
@@ -409,15 +409,26 @@ func (t *Tasks) inProgress(ctx context.Context, key Key) (Snapshot, error) {
 	if err != nil {
 		return Snapshot{}, fmt.Errorf("read snapshot: %w", err)
 	}
-	if snap.Status != StatusInProgress || snap.Action != ActionCreate {
-		return Snapshot{}, &StackChangedError{Message: fmt.Sprintf("the snapshot is %s %s, not CREATE IN_PROGRESS", snap.Action, snap.Status)}
-	}
-	return snap, nil
+	return snap, creating(snap)
 }
 
+// creating refuses to work on a snapshot that is no longer being created.
+func creating(snap Snapshot) error {
+	if snap.Status != StatusInProgress || snap.Action != ActionCreate {
+		return &StackChangedError{Message: fmt.Sprintf("the snapshot is %s %s, not CREATE IN_PROGRESS", snap.Action, snap.Status)}
+	}
+	return nil
+}
+
+// resource reads the snapshot with the one resource a Map iteration
+// works on: the record of a large stack's plan is read once per check of
+// each resource, and need not come whole.
 func (t *Tasks) resource(ctx context.Context, in ArtefactStep) (Snapshot, ResourceProgress, Snapshotter, error) {
-	snap, err := t.inProgress(ctx, in.Key())
+	snap, err := t.Store.SnapshotResource(ctx, in.Key(), in.LogicalID)
 	if err != nil {
+		return Snapshot{}, ResourceProgress{}, nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	if err := creating(snap); err != nil {
 		return Snapshot{}, ResourceProgress{}, nil, err
 	}
 	res, ok := snap.Resources[in.LogicalID]

@@ -20,6 +20,10 @@ func (noStore) Snapshot(context.Context, snapshot.Key) (snapshot.Snapshot, error
 	return snapshot.Snapshot{}, snapshot.ErrStoreNotFound
 }
 
+func (noStore) SnapshotResource(context.Context, snapshot.Key, string) (snapshot.Snapshot, error) {
+	return snapshot.Snapshot{}, snapshot.ErrStoreNotFound
+}
+
 func (noStore) Fail(context.Context, snapshot.Key, string) error { return snapshot.ErrStoreConflict }
 
 func (noStore) Release(context.Context, snapshot.StackKey, string, bool) error {
