@@ -304,6 +304,20 @@ func TestNetHTTPHandler(t *testing.T) {
 	}
 }
 
+func TestNetHTTPBodyTooLarge(t *testing.T) {
+	svc := &fakeService{snap: inProgress}
+	req, _ := http.NewRequest("POST", base, strings.NewReader(`{"name": "`+strings.Repeat("x", maxBody)+`"}`))
+	rec := &recorder{header: http.Header{}}
+	newAPI(svc).Handler("123456789012").ServeHTTP(rec, req)
+	var body heatError
+	if err := json.Unmarshal([]byte(rec.body.String()), &body); err != nil || rec.status != 413 || body.Error.Type != "HTTPRequestEntityTooLarge" || len(svc.calls) != 0 {
+		t.Fatalf("%d %s %v", rec.status, rec.body.String(), svc.calls)
+	}
+	if rec.header.Get("X-Openstack-Request-Id") == "" || rec.header.Get("Content-Type") != "application/json" {
+		t.Fatalf("headers %v", rec.header)
+	}
+}
+
 type recorder struct {
 	header http.Header
 	status int

@@ -5,19 +5,22 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/google/uuid"
 
 	"github.com/stacksnap/stacksnap/internal/snapshot"
 )
 
-// maxBody bounds what a request body may be; API Gateway allows 10 MB, a
-// snapshot request needs a few bytes.
-const maxBody = 1 << 20
+// maxBody is API Gateway's limit on a request body, which the local front
+// door keeps too, answering as API Gateway does past it.
+const maxBody = 10 << 20
 
 // HandleAPIGateway serves an API Gateway REST API proxy event. With IAM
 // auth, API Gateway has checked the signature and names the caller's
@@ -74,6 +77,20 @@ func clientURL(ev events.APIGatewayProxyRequest) string {
 	return "https://" + host + path
 }
 
+// writeTooLarge answers a body over maxBody as the API's gateway response
+// REQUEST_TOO_LARGE does on AWS (template.yaml).
+func writeTooLarge(w http.ResponseWriter) {
+	const explanation = "The body of your request was too large for this server."
+	body, _ := json.Marshal(heatError{
+		Code: http.StatusRequestEntityTooLarge, Title: "Request Entity Too Large", Explanation: explanation,
+		Error: heatErrInfo{Type: "HTTPRequestEntityTooLarge", Message: explanation},
+	})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Openstack-Request-Id", "req-"+uuid.NewString())
+	w.WriteHeader(http.StatusRequestEntityTooLarge)
+	_, _ = w.Write(body)
+}
+
 // gzipAbove is the size above which a response is compressed for clients
 // that accept it. A Lambda response is at most 6 MB: a stack's list of
 // snapshots with their templates can pass that; compressed, JSON shrinks
@@ -118,8 +135,13 @@ func (a *API) Handler(callerAccount string) http.Handler {
 			caller = h
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeTooLarge(w)
+			return
+		}
 		if err != nil {
-			body = nil
+			body = nil // a body cut short is answered as a missing one
 		}
 		resp := a.Serve(r.Context(), Request{
 			Method:    r.Method,
